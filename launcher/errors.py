@@ -1,0 +1,70 @@
+"""The one error tree of launcher.
+
+    LauncherError                 any failure of launcher itself (CLI exit 125)
+     ├── UsageError               bad flags or arguments given by the user
+     ├── ConfigError              an invalid OCI config.json / spec (list of problems)
+     ├── NotFoundError            no such container, image, bundle or file
+     ├── ConflictError            a name/id already taken, or a verb not allowed in a state
+     ├── StateError               a corrupt or unreadable state file (names the file)
+     ├── ImageError               image store, import or layer unpacking failures
+     ├── UnsupportedError         a feature this host or backend does not have
+     └── RuntimeFailure           a syscall/kernel step of creating or running a container
+          └── ExecFailure         the container process could not be executed
+                                  (exit 126: cannot invoke, 127: not found)
+
+Lower layers wrap ``OSError`` and library errors where they call them
+(``raise X(...) from exc``) with the path or operation in the message; the CLI
+prints ``str(err)`` once, on one line, and exits with ``err.exit_code``.
+"""
+
+from __future__ import annotations
+
+
+class LauncherError(Exception):
+    """Base of every error launcher raises on purpose."""
+
+    exit_code = 125
+
+
+class UsageError(LauncherError):
+    pass
+
+
+class ConfigError(LauncherError):
+    def __init__(self, problems: list[str] | str) -> None:
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems = problems
+        super().__init__("invalid config: " + "; ".join(problems))
+
+
+class NotFoundError(LauncherError):
+    pass
+
+
+class ConflictError(LauncherError):
+    pass
+
+
+class StateError(LauncherError):
+    pass
+
+
+class ImageError(LauncherError):
+    pass
+
+
+class UnsupportedError(LauncherError):
+    pass
+
+
+class RuntimeFailure(LauncherError):
+    pass
+
+
+class ExecFailure(RuntimeFailure):
+    """The container's process could not be started (Docker: 126 or 127)."""
+
+    def __init__(self, message: str, exit_code: int = 126) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

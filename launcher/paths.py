@@ -1,0 +1,106 @@
+"""Every on-disk directory and file name launcher uses, in one place.
+
+Layout under a root chosen by ``--root DIR`` / ``LAUNCHER_ROOT``::
+
+    DIR/storage/                 images and layers (persistent)
+        blobs/sha256/<hex>       content-addressed blobs (layers, configs, manifests)
+        layers/<hex>/            unpacked layers, keyed by the layer's diff id
+        images.json              image index: reference -> manifest digest
+        tmp/                     in-flight downloads and unpacks (never "complete")
+    DIR/state/                   runtime state (volatile)
+        containers/<id>/         one container: state.json, bundle (config.json, rootfs)
+
+Without ``--root``: root uses the FHS system paths ``/var/lib/launcher`` and
+``/run/launcher``; other users get platformdirs' per-user data and runtime dirs.
+``launcher-runtime`` keeps its OCI state in ``/run/launcher-runtime`` (root) as
+runc keeps ``/run/runc``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT_ENV = "LAUNCHER_ROOT"
+RUNTIME_ROOT_ENV = "LAUNCHER_RUNTIME_ROOT"
+
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+EXEC_FIFO = "exec.fifo"
+IMAGES_INDEX = "images.json"
+
+
+def _is_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    return bool(geteuid is not None and geteuid() == 0)
+
+
+class Paths:
+    """Directories of one launcher root. Creates nothing until asked."""
+
+    __slots__ = ("state", "storage")
+
+    def __init__(self, storage: str, state: str) -> None:
+        self.storage = storage
+        self.state = state
+
+    @classmethod
+    def from_root(cls, root: str | None = None) -> Paths:
+        root = root or os.environ.get(ROOT_ENV) or None
+        if root:
+            root = os.path.abspath(root)
+            return cls(os.path.join(root, "storage"), os.path.join(root, "state"))
+        if sys.platform.startswith("linux") and _is_root():
+            return cls("/var/lib/launcher", "/run/launcher")
+        import platformdirs
+
+        return cls(
+            platformdirs.user_data_dir("launcher", appauthor=False),
+            platformdirs.user_runtime_dir("launcher", appauthor=False),
+        )
+
+    # storage
+    @property
+    def blobs(self) -> str:
+        return os.path.join(self.storage, "blobs", "sha256")
+
+    @property
+    def layers(self) -> str:
+        return os.path.join(self.storage, "layers")
+
+    @property
+    def images_index(self) -> str:
+        return os.path.join(self.storage, IMAGES_INDEX)
+
+    @property
+    def storage_tmp(self) -> str:
+        return os.path.join(self.storage, "tmp")
+
+    # state
+    @property
+    def containers(self) -> str:
+        return os.path.join(self.state, "containers")
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.containers, cid)
+
+
+def runtime_root(explicit: str | None = None) -> str:
+    """State root of ``launcher-runtime`` (runc's ``--root``)."""
+    if explicit:
+        return os.path.abspath(explicit)
+    env = os.environ.get(RUNTIME_ROOT_ENV)
+    if env:
+        return os.path.abspath(env)
+    if _is_root():
+        return "/run/launcher-runtime"
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        return os.path.join(xdg, "launcher-runtime")
+    return os.path.join("/tmp", f"launcher-runtime-{os.getuid()}")
+
+
+def ensure_private_dir(path: str) -> str:
+    """Create ``path`` (and parents) with mode 0700; return it."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path

@@ -1,0 +1,69 @@
+"""RunRequest: what the user asked for on the command line, before any image is read.
+
+A plain record (no dataclasses: ``import dataclasses`` costs ~20 ms, and this
+module sits on the container start path). ``None`` means "not given".
+"""
+
+from __future__ import annotations
+
+
+class RunRequest:
+    __slots__ = (
+        "command",
+        "cpus",
+        "entrypoint",
+        "env",
+        "hostname",
+        "image",
+        "interactive",
+        "memory",
+        "name",
+        "network",
+        "pids_limit",
+        "read_only",
+        "remove",
+        "tty",
+        "user",
+        "workdir",
+    )
+
+    def __init__(
+        self,
+        image: str,
+        command: list[str] | None = None,
+        *,
+        entrypoint: str | None = None,
+        env: list[str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        hostname: str | None = None,
+        memory: int | None = None,
+        cpus: float | None = None,
+        pids_limit: int | None = None,
+        read_only: bool = False,
+        network: str = "none",
+        interactive: bool = False,
+        tty: bool = False,
+        remove: bool = False,
+        name: str | None = None,
+    ) -> None:
+        self.image = image
+        self.command = list(command or [])  # CMD… after the image; [] = image default
+        self.entrypoint = entrypoint  # None = image's; "" = clear it
+        self.env = list(env or [])  # "K=V" or "K" (taken from the caller's environment)
+        self.workdir = workdir
+        self.user = user  # "uid[:gid]" or "name[:group]"
+        self.hostname = hostname
+        self.memory = memory  # bytes
+        self.cpus = cpus  # fractional CPUs (--cpus 0.5)
+        self.pids_limit = pids_limit
+        self.read_only = read_only
+        self.network = network  # "none" | "host" (bridge arrives with networking)
+        self.interactive = interactive
+        self.tty = tty
+        self.remove = remove
+        self.name = name
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"RunRequest({fields})"
