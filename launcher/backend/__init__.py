@@ -1,0 +1,1 @@
+"""Backends: where containers actually run (native Linux, or a Linux VM)."""

@@ -1,0 +1,1 @@
+"""The native Linux backend: namespaces, mounts, cgroups and processes, driven from Python."""

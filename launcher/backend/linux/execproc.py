@@ -1,0 +1,158 @@
+"""``exec``: run another process inside a running container.
+
+The joining process is made non-dumpable before it enters any namespace (no
+ptrace or /proc/PID/mem from inside, CVE-2019-5736), holds no fd beyond its
+stdio and the report pipe when it execs, and proves its cwd is inside the
+container (CVE-2024-21626).
+"""
+
+from __future__ import annotations
+
+import os
+
+from launcher.backend.linux import namespaces, process
+from launcher.backend.linux import syscalls as sc
+from launcher.backend.linux.channel import Channel, error_from
+from launcher.backend.linux.state import ContainerState
+from launcher.errors import ConflictError, RuntimeFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from launcher.backend.linux.syscalls import Syscalls
+    from launcher.spec.model import Process
+
+
+class ExecOptions:
+    __slots__ = ("console_fd", "detach", "pid_file", "preserve_fds")
+
+    def __init__(self) -> None:
+        self.console_fd = -1
+        self.detach = False
+        self.pid_file: str | None = None
+        self.preserve_fds = 0
+
+
+def _ns_fds(pid: int, spec_json: dict[str, object]) -> list[tuple[str, int]]:
+    """Open the container's namespaces *before* joining any (paths change after)."""
+    out: list[tuple[str, int]] = []
+    for typ in namespaces.JOIN_ORDER:
+        name = namespaces.PROC_NAMES.get(typ, typ)
+        mine, theirs = f"/proc/self/ns/{name}", f"/proc/{pid}/ns/{name}"
+        try:
+            if os.stat(mine).st_ino == os.stat(theirs).st_ino:
+                continue  # shared with us: joining our own user ns is even an error
+            out.append((typ, os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)))
+        except FileNotFoundError:
+            continue  # a kernel without this namespace type
+        except OSError as exc:
+            raise RuntimeFailure(f"opening {theirs}: {exc.strerror}") from exc
+    return out
+
+
+def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOptions) -> int:
+    """Start ``proc`` in container ``cid``; the exit code, or 0 when detached."""
+    from launcher.backend.linux.cgroups import open_manager
+    from launcher.backend.linux.init import _assert_single_threaded
+
+    st = ContainerState.load(root, cid)
+    status = st.status()
+    if status not in ("running", "created"):
+        raise ConflictError(f"cannot exec in container {cid}: it is {status}")
+    fds = _ns_fds(st.pid, st.spec)
+    cg = open_manager(st.cgroup_path, st.cgroup_layout or None) if st.cgroup_path else None
+    parent, child = Channel.pair()
+    if not opts.detach:
+        sys.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    _assert_single_threaded()
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        _joiner(sys, proc, fds, cg, child, opts)
+    child.close()
+    for _t, fd in fds:
+        os.close(fd)
+    if opts.console_fd >= 0:
+        os.close(opts.console_fd)
+    try:
+        kind, payload = parent.recv()
+        if kind == "error":
+            raise error_from(payload)
+        if kind != "pid":
+            raise RuntimeFailure("exec: the joining process died")
+        target = int(payload)
+        kind, payload = parent.recv()  # EOF once the process has exec'd
+        if kind == "error":
+            raise error_from(payload)
+    finally:
+        parent.close()
+        _reap(pid)
+    if opts.pid_file:
+        from launcher.backend.linux.lifecycle import _write_pid_file
+
+        _write_pid_file(opts.pid_file, target)
+    if opts.detach:
+        return 0
+    from launcher.backend.linux.lifecycle import wait_exit
+
+    return wait_exit(target)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _joiner(sys: Syscalls, proc: Process, fds: list[tuple[str, int]], cg: object | None,
+            ch: Channel, opts: ExecOptions) -> None:
+    """The forked child: join, fork into the pid namespace, exec. Never returns."""
+    from launcher.backend.linux.init import _report
+
+    code = 1
+    try:
+        from launcher.backend.linux.init import preload
+
+        sys.prctl(sc.PR_SET_DUMPABLE, 0)
+        preload(proc, False)
+        if cg is not None:
+            cg.add(os.getpid())  # type: ignore[attr-defined]
+        for typ, fd in fds:
+            sys.setns(fd, namespaces.FLAGS[typ])
+            os.close(fd)
+        if any(t == "pid" for t, _ in fds):
+            pid = os.fork()
+            if pid:
+                ch.send("pid", pid)
+                code = 0
+                return
+        else:
+            ch.send("pid", os.getpid())
+        _final(sys, proc, ch, opts)
+    except BaseException as exc:
+        _report(ch, exc)
+    finally:
+        os._exit(code)
+
+
+def _final(sys: Syscalls, proc: Process, ch: Channel, opts: ExecOptions) -> None:
+    os.setsid()
+    if proc.terminal:
+        from launcher.backend.linux.console import setup_terminal
+
+        setup_terminal(sys, opts.console_fd, proc)
+    process.set_oom_score_adj(sys, proc)
+    process.set_rlimits(sys, proc)
+    path = process.find_executable(proc.args[0], proc.env) if proc.args else ""
+    process.drop_privileges(sys, proc)
+    process.enter_cwd(proc.cwd or "/")
+    keep = (*range(3, 3 + opts.preserve_fds), ch.wfd)
+    process.close_fds(keep)
+    env = dict(e.partition("=")[::2] for e in proc.env or ())
+    try:
+        os.execve(path, proc.args or [], env)
+    except OSError as exc:
+        from launcher.errors import ExecFailure
+
+        raise ExecFailure(f'exec: "{proc.args[0] if proc.args else path}": {exc.strerror}',
+                          process.exec_error_code(exc)) from exc

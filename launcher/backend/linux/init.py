@@ -1,0 +1,245 @@
+"""Container init: what runs in the forked children until the user's program.
+
+The runtime process is single-threaded when it forks (``create`` checks), so
+forking Python here is safe; nothing below starts a thread.  Two processes:
+
+* the *setup child* joins the cgroup and existing namespaces, creates the
+  user namespace (the parent writes its id maps), unshares the rest, and —
+  because a new pid namespace applies to children only — forks init and exits;
+* *init* (pid 1 of the container) builds the filesystem, pivots, waits at the
+  start gate, drops privileges and execs.
+
+Every failure is reported to the parent as one ``error`` message and ends the
+process with ``os._exit``: a child never returns into the caller's code.
+"""
+
+from __future__ import annotations
+
+import os
+
+from launcher.backend.linux import namespaces, process, rootfs
+from launcher.backend.linux import syscalls as sc
+from launcher.errors import ExecFailure, LauncherError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from launcher.backend.linux.channel import Channel
+    from launcher.backend.linux.syscalls import Syscalls
+    from launcher.spec.model import Process, Spec
+
+
+class InitPlan:
+    """Everything init needs, handed over in memory across fork."""
+
+    __slots__ = ("bundle", "cgroup", "cgroup_binds", "console_fd", "fifo_fd", "hooks_in_init",
+                 "ns", "preserve_fds", "spec", "stdin_null", "sys")
+
+    def __init__(self, spec: Spec, bundle: str, sys: Syscalls) -> None:
+        self.spec = spec
+        self.bundle = bundle
+        self.sys = sys
+        self.ns = namespaces.plan(spec)
+        self.cgroup: object | None = None  # a CgroupManager; the child joins it
+        self.cgroup_binds: list[tuple[str, str]] = []
+        self.console_fd = -1  # a unix socket to send the pty master to
+        self.fifo_fd = -1  # O_PATH fd of exec.fifo: the create/start gate
+        self.hooks_in_init = False  # any create-time hooks: sync with the parent
+        self.preserve_fds = 0
+        self.stdin_null = False
+
+
+def _report(ch: Channel, exc: BaseException) -> None:
+    code = exc.exit_code if isinstance(exc, ExecFailure) else 0
+    if isinstance(exc, LauncherError):
+        msg = str(exc)
+    elif isinstance(exc, OSError):
+        msg = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    else:
+        msg = f"{type(exc).__name__}: {exc}"
+    ch.send("error", [msg, code])
+
+
+def setup_child(plan: InitPlan, ch: Channel) -> None:
+    """Runs in the first child; never returns."""
+    code = 1
+    try:
+        sys = plan.sys
+        if plan.cgroup is not None:
+            plan.cgroup.add(os.getpid())  # type: ignore[attr-defined]
+        namespaces.join_all(sys, plan.ns.joins)
+        flags = plan.ns.new_flags
+        if flags & sc.CLONE_NEWUSER:
+            sys.unshare(sc.CLONE_NEWUSER)
+            ch.send("userns", os.getpid())
+            ch.expect("mapped")
+            sys.setresgid(0)
+            sys.setresuid(0)
+            flags &= ~sc.CLONE_NEWUSER
+        if flags:
+            sys.unshare(flags)
+        if plan.ns.needs_fork:
+            pid = os.fork()
+            if pid:
+                ch.send("pid", pid)
+                code = 0
+                return
+        else:
+            ch.send("pid", os.getpid())
+        init_main(plan, ch)
+    except BaseException as exc:
+        _report(ch, exc)
+    finally:
+        os._exit(code)
+
+
+def init_main(plan: InitPlan, ch: Channel) -> None:
+    """Container pid 1 up to exec; raises on failure (setup_child reports it)."""
+    sys = plan.sys
+    spec = plan.spec
+    proc = spec.process
+    assert proc is not None
+    os.setsid()
+    if plan.stdin_null:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    ctx = rootfs.RootfsContext(plan.bundle, plan.cgroup_binds, plan.ns.has("user"),
+                               plan.ns.has("network"))
+    root = rootfs.prepare(spec, sys, ctx) if plan.ns.has("mount") else None
+    preload(proc, plan.hooks_in_init)
+    state = None
+    if plan.hooks_in_init:
+        ch.send("mounted", None)
+        state = ch.expect("continue")  # the parent ran prestart/createRuntime hooks
+        if spec.hooks is not None:
+            from launcher.backend.linux.hooks import run_hooks
+
+            run_hooks(spec.hooks.create_container, state, "createContainer")
+    if spec.hostname is not None and plan.ns.has("uts"):
+        sys.sethostname(spec.hostname)
+    if spec.domainname is not None and plan.ns.has("uts"):
+        sys.setdomainname(spec.domainname)
+    if root is not None:
+        rootfs.pivot(sys, root)
+    _sysctls(sys, spec)
+    if root is not None:
+        rootfs.finalize(spec, sys)
+    if proc.terminal:
+        from launcher.backend.linux.console import setup_terminal
+
+        setup_terminal(sys, plan.console_fd, proc)
+    elif plan.console_fd >= 0:
+        os.close(plan.console_fd)
+    process.set_oom_score_adj(sys, proc)
+    process.set_rlimits(sys, proc)
+    path = process.find_executable(proc.args[0], proc.env) if proc.args else ""
+    _chdir(proc.cwd)
+    ch.send("ready", None)
+    _wait_gate(plan, ch)
+    if plan.hooks_in_init and spec.hooks is not None:
+        from launcher.backend.linux.hooks import run_hooks
+
+        run_hooks(spec.hooks.start_container, state, "startContainer")
+    process.drop_privileges(sys, proc)
+    _chdir(proc.cwd)  # again as the user: a directory root may enter but the user not
+    _exec(plan, ch, path)
+
+
+def preload(proc: Process, hooks: bool) -> None:
+    """Import now what the steps after pivot_root (or setns) will need: the
+    host's Python library is out of reach from inside the container."""
+    import launcher.spec.caps
+
+    if proc.rlimits:
+        import resource
+    if proc.terminal:
+        import fcntl
+        import socket
+        import struct
+
+        import launcher.backend.linux.console
+    if hooks:
+        import subprocess
+
+        import launcher.backend.linux.hooks
+    del launcher
+
+
+def _chdir(cwd: str) -> None:
+    process.enter_cwd(cwd or "/")
+
+
+def _sysctls(sys: Syscalls, spec: Spec) -> None:
+    from launcher.errors import RuntimeFailure
+
+    for key, value in ((spec.linux.sysctl if spec.linux else None) or {}).items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            sys.write_file(path, value)
+        except OSError as exc:
+            raise RuntimeFailure(f"setting sysctl {key}={value}: {exc.strerror}") from exc
+
+
+def _wait_gate(plan: InitPlan, ch: Channel) -> None:
+    """Block until ``start``: the exec fifo (create/start) or the parent's word (run)."""
+    if plan.fifo_fd >= 0:
+        # Reopen through /proc: the fifo lives in the host's state dir, unreachable by path.
+        fd = os.open(f"/proc/self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.close(plan.fifo_fd)
+    else:
+        ch.expect("start")
+
+
+def _exec(plan: InitPlan, ch: Channel, path: str) -> None:
+    proc = plan.spec.process
+    assert proc is not None
+    keep = tuple(range(3, 3 + plan.preserve_fds)) + (ch.wfd,)
+    process.close_fds(keep)
+    env = list(proc.env or [])
+    if plan.preserve_fds:
+        env.append(f"LISTEN_FDS={plan.preserve_fds}")
+    try:
+        os.execve(path, proc.args or [], _env_dict(env))
+    except OSError as exc:
+        code = process.exec_error_code(exc)
+        raise ExecFailure(f'exec: "{proc.args[0] if proc.args else path}": {exc.strerror}',
+                          code) from exc
+
+
+def _env_dict(env: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in env:
+        k, _, v = e.partition("=")
+        out[k] = v
+    return out
+
+
+def start_children(plan: InitPlan, ch: Channel, child_end: Channel,
+                   before_fork: Callable[[], None] | None = None) -> int:
+    """Fork the setup child; returns its pid (in the parent only)."""
+    _assert_single_threaded()
+    if before_fork:
+        before_fork()
+    pid = os.fork()
+    if pid == 0:
+        ch.close()
+        setup_child(plan, child_end)
+    child_end.close()
+    return pid
+
+
+def _assert_single_threaded() -> None:
+    """fork() in a threaded process can deadlock the child: refuse, loudly."""
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Threads:"):
+                if int(line.split()[1]) != 1:
+                    from launcher.errors import RuntimeFailure
+
+                    raise RuntimeFailure("internal error: container init would be forked "
+                                         "from a multi-threaded process")
+                return

@@ -1,0 +1,420 @@
+"""The OCI verbs on the native backend: create, start, run, kill, delete, state.
+
+Each verb loads the state and re-derives the status from the live process
+before deciding (``state.ContainerState.status``).  ``create`` registers an
+undo for every host change (state dir, cgroup, init process) and rolls them
+back in reverse on any failure, so a failed create leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+
+from launcher.backend.linux import init as init_mod
+from launcher.backend.linux import procinfo
+from launcher.backend.linux.channel import Channel, error_from
+from launcher.backend.linux.state import ContainerState, claim
+from launcher.errors import ConflictError, LauncherError, RuntimeFailure
+from launcher.paths import CONFIG_FILE, EXEC_FIFO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from launcher.backend.linux.syscalls import Syscalls
+    from launcher.spec.model import Spec
+
+SIGKILL = 9
+
+
+class CreateOptions:
+    __slots__ = ("cgroup_parent", "console_fd", "gate", "pid_file", "preserve_fds",
+                 "stdin_null", "subreaper", "systemd_cgroup", "trace")
+
+    def __init__(self) -> None:
+        self.pid_file: str | None = None
+        self.console_fd = -1
+        self.gate = "fifo"  # "fifo": create/start; "pipe": run (start right away)
+        self.preserve_fds = 0
+        self.stdin_null = False
+        self.subreaper = False  # become the init's parent, to wait for it (run)
+        self.cgroup_parent = "launcher-runtime"
+        self.systemd_cgroup = False
+        self.trace: Callable[[str], None] | None = None
+
+
+class Created:
+    """A created container: its state, and for ``run`` the channel to start it."""
+
+    __slots__ = ("channel", "cgroup", "state")
+
+    def __init__(self, state: ContainerState, channel: Channel | None, cgroup: object) -> None:
+        self.state = state
+        self.channel = channel
+        self.cgroup = cgroup
+
+
+class Undo:
+    """Host changes registered as they happen; ``rollback`` undoes them in reverse."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, Callable[[], object]]] = []
+
+    def add(self, what: str, fn: Callable[[], object]) -> None:
+        self.steps.append((what, fn))
+
+    def rollback(self) -> None:
+        while self.steps:
+            _what, fn = self.steps.pop()
+            try:
+                fn()
+            except Exception:  # keep undoing: one failure must not strand the rest
+                pass
+
+
+def load_bundle_spec(bundle: str) -> Spec:
+    from launcher.spec.model import load_spec
+    from launcher.spec.validate import validate
+
+    spec = load_spec(os.path.join(bundle, CONFIG_FILE))
+    validate(spec, bundle)
+    return spec
+
+
+def cgroup_path_for(spec: Spec, cid: str, opts: CreateOptions) -> str:
+    path = spec.linux.cgroups_path if spec.linux else None
+    if path and opts.systemd_cgroup and ":" in path:
+        from launcher.backend.linux.cgroups import systemd_to_path
+
+        return systemd_to_path(path)
+    return path or f"/{opts.cgroup_parent}/{cid}"
+
+
+def create(root: str, cid: str, bundle: str, sys: Syscalls, opts: CreateOptions) -> Created:
+    """Claim the id, make the cgroup, start init and wait until it is ready."""
+    bundle = os.path.abspath(bundle)
+    spec = load_bundle_spec(bundle)
+    undo = Undo()
+    directory = claim(root, cid)
+    undo.add("state dir", lambda: _rmtree(directory))
+    try:
+        return _create(spec, cid, directory, bundle, sys, opts, undo)
+    except BaseException:
+        undo.rollback()
+        raise
+
+
+def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
+            opts: CreateOptions, undo: Undo) -> Created:
+    from launcher.backend.linux import cgroupmount, rootfs
+    from launcher.backend.linux.cgroups import open_manager
+
+    trace = opts.trace or (lambda _s: None)
+    st = ContainerState(cid, directory)
+    st.bundle = bundle
+    st.rootfs = rootfs.root_path(spec, bundle)
+    st.spec = spec.to_json()
+    st.created = _now()
+    st.owner = _owner()
+    st.cgroup_path = cgroup_path_for(spec, cid, opts)
+    cg = open_manager(st.cgroup_path)
+    st.cgroup_layout = getattr(cg, "layout", "")
+    st.save()  # pid 0: "creating", with the cgroup recorded for delete --force
+    plan = init_mod.InitPlan(spec, bundle, sys)
+    cg.create()
+    undo.add("cgroup", cg.destroy)
+    res = spec.linux.resources if spec.linux is not None else None
+    if res is not None:
+        if res.devices is not None:
+            res.devices = rootfs.device_rules(spec)  # type: ignore[assignment]
+        cg.apply(res)
+    trace("cgroup")
+    plan.cgroup = cg
+    plan.cgroup_binds = cgroupmount.binds(st.cgroup_layout, st.cgroup_path)
+    plan.console_fd = opts.console_fd
+    plan.preserve_fds = opts.preserve_fds
+    plan.stdin_null = opts.stdin_null
+    h = spec.hooks
+    plan.hooks_in_init = bool(h and (h.prestart or h.create_runtime or h.create_container
+                                     or h.start_container))
+    if opts.gate == "fifo":
+        fifo = os.path.join(directory, EXEC_FIFO)
+        os.mkfifo(fifo, 0o622)
+        plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+    if opts.subreaper:
+        from launcher.backend.linux import syscalls as sc
+
+        sys.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    parent_ch, child_ch = Channel.pair()
+    child = init_mod.start_children(plan, parent_ch, child_ch)
+    undo.add("setup child", lambda: _reap(child))
+    if plan.fifo_fd >= 0:
+        os.close(plan.fifo_fd)
+    if opts.console_fd >= 0:
+        os.close(opts.console_fd)
+    trace("fork")
+    kind, payload = _next(parent_ch)
+    if kind == "userns":
+        from launcher.backend.linux.namespaces import write_id_maps
+
+        write_id_maps(int(payload), spec)
+        parent_ch.send("mapped")
+        kind, payload = _next(parent_ch)
+    if kind != "pid":
+        raise RuntimeFailure(f"container init: unexpected message {kind!r}")
+    st.pid = int(payload)
+    st.pid_start = procinfo.start_time(st.pid)
+    undo.add("init", lambda: _kill_and_wait(st.pid, st.pid_start))
+    st.save()
+    if plan.hooks_in_init:
+        parent_ch.expect("mounted")
+        _run_parent_hooks(spec, st)
+        parent_ch.send("continue", st.oci_state() | {"status": "created"})
+    parent_ch.expect("ready")
+    trace("init ready")
+    _reap(child)
+    if opts.pid_file:
+        _write_pid_file(opts.pid_file, st.pid)
+    undo.steps.clear()
+    return Created(st, parent_ch if opts.gate == "pipe" else _closed(parent_ch), cg)
+
+
+def _next(ch: Channel) -> tuple[str, object]:
+    kind, payload = ch.recv()
+    if kind == "error":
+        raise error_from(payload)
+    if kind == "eof":
+        raise RuntimeFailure("container init exited during setup")
+    return kind, payload
+
+
+def _closed(ch: Channel) -> None:
+    ch.close()
+
+
+def _run_parent_hooks(spec: Spec, st: ContainerState) -> None:
+    hooks = spec.hooks
+    if hooks is None or not (hooks.prestart or hooks.create_runtime):
+        return
+    from launcher.backend.linux.hooks import run_hooks
+
+    state = st.oci_state() | {"status": "creating", "pid": st.pid}
+    run_hooks(hooks.prestart, state, "prestart")
+    run_hooks(hooks.create_runtime, state, "createRuntime")
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _kill_and_wait(pid: int, start: int | None, timeout: float = 10.0) -> None:
+    """SIGKILL ``pid`` if it is still the process we started; wait until it is gone."""
+    import time
+
+    if not procinfo.is_alive(pid, start):
+        _try_reap(pid)
+        return
+    try:
+        os.kill(pid, SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while procinfo.is_alive(pid, start) and time.monotonic() < deadline:
+        _try_reap(pid)
+        time.sleep(0.002)
+    _try_reap(pid)
+
+
+def _try_reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _rmtree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _now() -> str:
+    import time
+
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def _owner() -> str:
+    uid = os.geteuid()
+    if uid == 0:
+        return "root"
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def start(root: str, cid: str) -> ContainerState:
+    """Open the exec fifo: init, blocked on it, goes on to exec the process."""
+    import select
+
+    st = ContainerState.load(root, cid)
+    status = st.status()
+    if status != "created":
+        raise ConflictError(f"cannot start container {cid} in state {status!r}: "
+                            "only a created container can be started")
+    fifo = os.path.join(st.dir, EXEC_FIFO)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready and os.read(fd, 1):
+                break
+            if not st.alive():
+                raise RuntimeFailure(f"container {cid} init exited before start")
+    finally:
+        os.close(fd)
+    os.unlink(fifo)
+    _poststart(st)
+    return st
+
+
+def _poststart(st: ContainerState) -> None:
+    hooks = st.spec.get("hooks") or {}
+    if hooks.get("poststart"):
+        from launcher.backend.linux.hooks import run_hooks
+        from launcher.spec.model import Hooks
+
+        for w in run_hooks(Hooks.from_json(hooks).poststart, st.oci_state(), "poststart"):
+            _warn(w)
+
+
+def _warn(msg: str) -> None:
+    os.write(2, f"launcher: warning: {msg}\n".encode())
+
+
+def release_after_exec(created: Created) -> None:
+    """``run``: tell init to exec, then learn whether the exec worked."""
+    ch = created.channel
+    assert ch is not None
+    ch.send("start")
+    ch.close_write()
+    try:
+        kind, payload = ch.recv()
+        if kind == "error":
+            raise error_from(payload)
+    finally:
+        ch.close_read()
+    _poststart(created.state)
+
+
+def kill(root: str, cid: str, sig: int, all_procs: bool, sys: object | None = None) -> None:
+    st = ContainerState.load(root, cid)
+    status = st.status()
+    if status == "stopped" or status == "creating":
+        raise ConflictError(f"container {cid} is not running")
+    if all_procs and st.cgroup_path:
+        from launcher.backend.linux.cgroups import open_manager
+
+        for pid in open_manager(st.cgroup_path, st.cgroup_layout or None).pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return
+    signal_pid(st.pid, st.pid_start, sig)
+
+
+def signal_pid(pid: int, start: int | None, sig: int) -> None:
+    """Signal through a pidfd opened *then* verified: a recycled pid is never hit."""
+    from launcher.backend.linux.syscalls import real
+
+    s = real()
+    try:
+        pidfd = s.pidfd_open(pid)
+    except OSError as exc:
+        raise ConflictError(f"process {pid} is gone") from exc
+    try:
+        if not procinfo.is_alive(pid, start):
+            raise ConflictError(f"process {pid} is gone")
+        s.pidfd_send_signal(pidfd, sig)
+    except OSError as exc:
+        raise RuntimeFailure(f"signalling pid {pid}: {exc.strerror}") from exc
+    finally:
+        os.close(pidfd)
+
+
+def delete(root: str, cid: str, force: bool) -> None:
+    """Remove a stopped (or, with force, any) container and everything it holds."""
+    from launcher.errors import StateError
+
+    try:
+        st = ContainerState.load(root, cid)
+    except StateError:
+        if not force:
+            raise
+        _rmtree(os.path.join(root, cid))
+        return
+    status = st.status()
+    if status in ("running", "paused") and not force:
+        raise ConflictError(f"cannot delete container {cid} that is {status}: "
+                            "stop it first or use --force")
+    cg = None
+    if st.cgroup_path:
+        from launcher.backend.linux.cgroups import open_manager
+
+        cg = open_manager(st.cgroup_path, st.cgroup_layout or None)
+        if status == "paused":
+            cg.thaw()
+    if status != "stopped":
+        _kill_and_wait(st.pid, st.pid_start)
+    if cg is not None:
+        try:
+            for pid in cg.pids():  # no pid namespace: init's death leaves others
+                os.kill(pid, SIGKILL)
+        except (OSError, LauncherError):
+            pass
+        cg.destroy()
+    _poststop(st)
+    _rmtree(st.dir)
+
+
+def _poststop(st: ContainerState) -> None:
+    hooks = st.spec.get("hooks") or {}
+    if hooks.get("poststop"):
+        from launcher.backend.linux.hooks import run_hooks
+        from launcher.spec.model import Hooks
+
+        state = st.oci_state() | {"status": "stopped"}
+        for w in run_hooks(Hooks.from_json(hooks).poststop, state, "poststop"):
+            _warn(w)
+
+
+def wait_exit(pid: int) -> int:
+    """Wait for our (reparented) init; Docker's convention: code, or 128+signal."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except InterruptedError:  # pragma: no cover
+            continue
+        except ChildProcessError:
+            return 255
+        if os.WIFEXITED(status):
+            return os.WEXITSTATUS(status)
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)

@@ -1,0 +1,155 @@
+"""The last steps before the user's program runs: limits, identity, capabilities.
+
+Shared by container init and by ``exec``.  The order is the one the kernel
+forces on us (each step says why).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from launcher.backend.linux import syscalls as sc
+from launcher.errors import ExecFailure, RuntimeFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from launcher.backend.linux.syscalls import Syscalls
+    from launcher.spec.model import Process
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8,
+    "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12,
+    "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def cap_mask(names: list[str] | None) -> int:
+    from launcher.spec.caps import cap_number
+
+    mask = 0
+    for name in names or ():
+        mask |= 1 << cap_number(name)
+    return mask
+
+
+def set_rlimits(sys: Syscalls, proc: Process) -> None:
+    """Before dropping privileges; above the hard limit is an error, as in runc."""
+    for rl in proc.rlimits or ():
+        res = RLIMITS.get(rl.type)
+        if res is None:
+            raise RuntimeFailure(f"unknown rlimit {rl.type}")
+        try:
+            sys.setrlimit(res, _rlim(rl.soft), _rlim(rl.hard))
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailure(
+                f"setting {rl.type} to {rl.soft}:{rl.hard}: {getattr(exc, 'strerror', exc)}"
+                " (raising a hard limit needs CAP_SYS_RESOURCE)"
+            ) from exc
+
+
+def _rlim(v: int) -> int:
+    # RLIM_INFINITY is 2**64-1 in the spec's uint64; Python's resource wants -1.
+    return -1 if v >= 2**64 - 1 else v
+
+
+def set_oom_score_adj(sys: Syscalls, proc: Process) -> None:
+    if proc.oom_score_adj is not None:
+        try:
+            sys.write_file("/proc/self/oom_score_adj", str(proc.oom_score_adj))
+        except OSError as exc:
+            raise RuntimeFailure(f"setting oom_score_adj: {exc.strerror}") from exc
+
+
+def drop_privileges(sys: Syscalls, proc: Process) -> None:
+    """Bounding set, then identity, then the other capability sets."""
+    caps = proc.capabilities
+    user = proc.user
+    from launcher.spec.caps import last_cap
+
+    if caps is not None:
+        keep = cap_mask(caps.bounding)
+        # PR_CAPBSET_DROP needs CAP_SETPCAP, which the identity change may take away.
+        for n in range(last_cap() + 1):
+            if not keep & (1 << n):
+                sys.prctl(sc.PR_CAPBSET_DROP, n)
+    uid = user.uid if user else 0
+    gid = user.gid if user else 0
+    # Keep the permitted set across setuid(non-zero); capset below trims it.
+    sys.prctl(sc.PR_SET_KEEPCAPS, 1)
+    try:
+        sys.setgroups(list(user.additional_gids or []) if user else [])
+    except PermissionError:
+        pass  # a user namespace with setgroups denied: nothing to drop
+    sys.setresgid(gid or 0)
+    sys.setresuid(uid or 0)
+    sys.prctl(sc.PR_SET_KEEPCAPS, 0)
+    if caps is not None:
+        sys.capset(cap_mask(caps.effective), cap_mask(caps.permitted), cap_mask(caps.inheritable))
+        sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+        for name in caps.ambient or ():
+            from launcher.spec.caps import cap_number
+
+            sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap_number(name))
+    if proc.no_new_privileges:
+        sys.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def env_path(env: list[str] | None) -> str:
+    for e in env or ():
+        if e.startswith("PATH="):
+            return e[5:]
+    return DEFAULT_PATH
+
+
+def find_executable(name: str, env: list[str] | None) -> str:
+    """PATH lookup in the *container's* filesystem (we are past pivot_root)."""
+    if "/" in name:
+        _check_executable(name)
+        return name
+    for d in env_path(env).split(":"):
+        cand = os.path.join(d or ".", name)
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return cand
+    raise ExecFailure(f'exec: "{name}": executable file not found in $PATH', 127)
+
+
+def _check_executable(path: str) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ExecFailure(f'exec: "{path}": no such file or directory', 127) from None
+    except OSError as exc:
+        raise ExecFailure(f'exec: "{path}": {exc.strerror}', 126) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ExecFailure(f'exec: "{path}": is a directory', 126)
+
+
+def enter_cwd(cwd: str) -> None:
+    """chdir, then prove the cwd is inside our root (CVE-2024-21626)."""
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot chdir to {cwd}: {exc.strerror}") from exc
+    here = os.getcwd()
+    if not here.startswith("/"):
+        raise RuntimeFailure(f"cwd {cwd} resolves outside the container")
+
+
+def close_fds(keep: tuple[int, ...] = ()) -> None:
+    """Close every fd >= 3 that is not in ``keep`` (no stray fds into the container)."""
+    lo = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(lo, fd)
+        lo = fd + 1
+    os.closerange(lo, 1 << 20)
+
+
+def exec_error_code(exc: OSError) -> int:
+    return 127 if exc.errno == 2 else 126
