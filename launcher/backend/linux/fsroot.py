@@ -82,7 +82,7 @@ def _walk(root_fd: int, path: str, flags: int, no_symlinks: bool) -> int:
                 todo = _components(target) + todo
                 continue
             if last:
-                if flags & ~(os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW):
+                if not flags & os.O_PATH:
                     os.close(fd)
                     fd = os.open(name, flags | os.O_NOFOLLOW, dir_fd=stack[-1])
                 return fd

@@ -92,10 +92,19 @@ def cgroup_path_for(spec: Spec, cid: str, opts: CreateOptions) -> str:
     return path or f"/{opts.cgroup_parent}/{cid}"
 
 
-def create(root: str, cid: str, bundle: str, sys: Syscalls, opts: CreateOptions) -> Created:
-    """Claim the id, make the cgroup, start init and wait until it is ready."""
+def create(root: str, cid: str, bundle: str, sys: Syscalls, opts: CreateOptions,
+           spec: Spec | None = None) -> Created:
+    """Claim the id, make the cgroup, start init and wait until it is ready.
+
+    ``spec`` defaults to the bundle's config.json (a caller that just wrote
+    it passes the object and saves the re-read)."""
     bundle = os.path.abspath(bundle)
-    spec = load_bundle_spec(bundle)
+    if spec is None:
+        spec = load_bundle_spec(bundle)
+    else:
+        from launcher.spec.validate import validate
+
+        validate(spec, bundle)
     undo = Undo()
     directory = claim(root, cid)
     undo.add("state dir", lambda: _rmtree(directory))
@@ -361,10 +370,14 @@ def signal_pid(pid: int, start: int | None, sig: int) -> None:
 
 def delete(root: str, cid: str, force: bool) -> None:
     """Remove a stopped (or, with force, any) container and everything it holds."""
-    from launcher.errors import StateError
+    from launcher.errors import NotFoundError, StateError
 
     try:
         st = ContainerState.load(root, cid)
+    except NotFoundError:
+        if force:  # as runc: forcing the removal of nothing succeeds
+            return
+        raise
     except StateError:
         if not force:
             raise

@@ -1,0 +1,139 @@
+"""The native Linux backend: images from the local store, containers through
+the same lifecycle code as ``launcher-runtime``, no daemon.
+
+``run`` registers an undo for each host change (bundle dir, name claim,
+rootfs mount, runtime state and cgroup) so a failure anywhere — bad input, a
+missing command, Ctrl-C — leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+
+from launcher.backend.linux import lifecycle
+from launcher.backend.linux.lifecycle import Undo
+from launcher.errors import ConflictError, NotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from launcher.image.store import Image, ImageStore
+    from launcher.paths import Paths
+    from launcher.spec.request import RunRequest
+
+DEFAULT_IMAGE_NAMES = frozenset({"busybox", "busybox:latest", "docker.io/library/busybox:latest"})
+
+
+class NativeBackend:
+    name = "native"
+    features = frozenset({"run", "import", "cgroups", "namespaces"})
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    @property
+    def runtime_root(self) -> str:
+        return os.path.join(self.paths.state, "runtime")
+
+    def _image(self, store: ImageStore, ref: str) -> Image:
+        try:
+            return store.get(ref)
+        except NotFoundError:
+            if ref not in DEFAULT_IMAGE_NAMES:
+                raise
+        from launcher.image.bootstrap import ensure_default_image
+
+        return ensure_default_image(store)
+
+    def run(self, req: RunRequest, mark: Callable[[str], None]) -> int:
+        from launcher.backend.linux.syscalls import real
+        from launcher.image.store import ImageStore
+
+        store = ImageStore(self.paths)
+        image = self._image(store, req.image)
+        mark("image")
+        cid = os.urandom(32).hex()
+        undo = Undo()
+        try:
+            return self._run(req, image, cid, real(), undo, mark)
+        finally:
+            undo.rollback()
+
+    def _run(self, req: RunRequest, image: Image, cid: str, sys: object, undo: Undo,
+             mark: Callable[[str], None]) -> int:
+        from launcher.backend.linux import layout
+        from launcher.image.rootfs import prepare_rootfs, release_rootfs
+        from launcher.spec.model import dump_spec
+
+        if req.name:
+            self._claim_name(req.name, cid, undo, req.remove)
+        bundle = layout.make_bundle_dir(self.paths, cid)
+        if req.remove:
+            undo.add("bundle", lambda: layout.remove_tree(bundle))
+        rootfs = prepare_rootfs(image.layer_dirs, bundle, sys.mount)  # type: ignore[attr-defined]
+        undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))  # type: ignore[attr-defined]
+        mark("rootfs")
+        spec = self._spec(req, image, cid, rootfs)
+        dump_spec(spec, os.path.join(bundle, "config.json"))
+        mark("spec")
+        return self._start(req, cid, bundle, spec, sys, undo, mark)
+
+    def _spec(self, req: RunRequest, image: Image, cid: str, rootfs: str) -> object:
+        import resource
+
+        from launcher.spec.build import build_spec
+
+        user_ids = None
+        user = req.user or image.config.user or ""
+        if user and not all(p.isdigit() for p in user.split(":", 1)):
+            from launcher.image.userdb import resolve_user
+
+            user_ids = resolve_user(rootfs, user)
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        return build_spec(req, image.config, container_id=cid, rootfs=rootfs,
+                          host_nofile_hard=hard, user_ids=user_ids)
+
+    def _start(self, req: RunRequest, cid: str, bundle: str, spec: object, sys: object,
+               undo: Undo, mark: Callable[[str], None]) -> int:
+        from launcher.backend.linux.forward import forward_signals
+
+        opts = lifecycle.CreateOptions()
+        opts.gate = "pipe"
+        opts.subreaper = True
+        opts.stdin_null = not req.interactive
+        opts.cgroup_parent = "launcher"
+        opts.trace = mark
+        mine = -1
+        if req.tty:
+            from launcher.backend.linux.console import console_pair
+
+            mine, opts.console_fd = console_pair()
+        root = self.runtime_root
+        created = lifecycle.create(root, cid, bundle, sys, opts, spec)  # type: ignore[arg-type]
+        undo.add("container", lambda: lifecycle.delete(root, cid, force=True))
+        lifecycle.release_after_exec(created)
+        mark("started")
+        pid = created.state.pid
+        if req.tty:
+            from launcher.backend.linux.ttyproxy import proxy
+
+            code = proxy(mine, pid, req.interactive)
+        else:
+            with forward_signals(pid):
+                code = lifecycle.wait_exit(pid)
+        mark("exited")
+        return code
+
+    def _claim_name(self, name: str, cid: str, undo: Undo, remove: bool) -> None:
+        """One symlink per name: creating it is atomic, so one of N racers wins."""
+        names = os.path.join(self.paths.state, "names")
+        os.makedirs(names, mode=0o700, exist_ok=True)
+        link = os.path.join(names, name)
+        try:
+            os.symlink(cid, link)
+        except FileExistsError:
+            raise ConflictError(f'the container name "{name}" is already in use by '
+                                f'container "{os.readlink(link)}"') from None
+        if remove:
+            undo.add("name", lambda: os.unlink(link))
