@@ -45,7 +45,7 @@ def loads(text: str | bytes) -> Any:
         import json
 
         return json.loads(text)
-    scan = _json.make_scanner(_Context())
+    scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
     n = len(text)
     i = _skip_ws(text, 0)
     try:

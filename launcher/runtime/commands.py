@@ -92,7 +92,7 @@ def cmd_delete(root: str, v: Values) -> int:
 def cmd_list(root: str, v: Values) -> int:
     from launcher.backend.linux.state import ContainerState, list_ids
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for cid in list_ids(root):
         try:
             st = ContainerState.load(root, cid)

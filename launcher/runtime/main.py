@@ -44,8 +44,8 @@ def run(argv: list[str]) -> int:
             return 0
         values = dict(parsed.values)
         values.update(parsed.positionals(spec))
-        if isinstance(values.get("signal"), list):
-            sig = values["signal"]
+        sig = values.get("signal")
+        if isinstance(sig, list):
             if len(sig) > 1:
                 raise LauncherError('"kill" takes at most one signal')
             values["signal"] = sig[0] if sig else None

@@ -17,9 +17,11 @@ from launcher.errors import ConflictError, NotFoundError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from launcher.image.store import Image, ImageStore
     from launcher.paths import Paths
+    from launcher.spec.model import Spec
     from launcher.spec.request import RunRequest
 
 DEFAULT_IMAGE_NAMES = frozenset({"busybox", "busybox:latest", "docker.io/library/busybox:latest"})
@@ -60,7 +62,7 @@ class NativeBackend:
         finally:
             undo.rollback()
 
-    def _run(self, req: RunRequest, image: Image, cid: str, sys: object, undo: Undo,
+    def _run(self, req: RunRequest, image: Image, cid: str, sys: Any, undo: Undo,
              mark: Callable[[str], None]) -> int:
         from launcher.backend.linux import layout
         from launcher.image.rootfs import prepare_rootfs, release_rootfs
@@ -71,15 +73,15 @@ class NativeBackend:
         bundle = layout.make_bundle_dir(self.paths, cid)
         if req.remove:
             undo.add("bundle", lambda: layout.remove_tree(bundle))
-        rootfs = prepare_rootfs(image.layer_dirs, bundle, sys.mount)  # type: ignore[attr-defined]
-        undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))  # type: ignore[attr-defined]
+        rootfs = prepare_rootfs(image.layer_dirs, bundle, sys.mount)
+        undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))
         mark("rootfs")
         spec = self._spec(req, image, cid, rootfs)
         dump_spec(spec, os.path.join(bundle, "config.json"))
         mark("spec")
         return self._start(req, cid, bundle, spec, sys, undo, mark)
 
-    def _spec(self, req: RunRequest, image: Image, cid: str, rootfs: str) -> object:
+    def _spec(self, req: RunRequest, image: Image, cid: str, rootfs: str) -> Spec:
         import resource
 
         from launcher.spec.build import build_spec
@@ -94,7 +96,7 @@ class NativeBackend:
         return build_spec(req, image.config, container_id=cid, rootfs=rootfs,
                           host_nofile_hard=hard, user_ids=user_ids)
 
-    def _start(self, req: RunRequest, cid: str, bundle: str, spec: object, sys: object,
+    def _start(self, req: RunRequest, cid: str, bundle: str, spec: Spec, sys: Any,
                undo: Undo, mark: Callable[[str], None]) -> int:
         from launcher.backend.linux.forward import forward_signals
 
@@ -110,7 +112,7 @@ class NativeBackend:
 
             mine, opts.console_fd = console_pair()
         root = self.runtime_root
-        created = lifecycle.create(root, cid, bundle, sys, opts, spec)  # type: ignore[arg-type]
+        created = lifecycle.create(root, cid, bundle, sys, opts, spec)
         undo.add("container", lambda: lifecycle.delete(root, cid, force=True))
         lifecycle.release_after_exec(created)
         mark("started")

@@ -6,9 +6,8 @@ Uses the C module ``_signal`` that :mod:`signal` wraps: importing
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]
 import os
-
-import _signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 FORWARDED = (1, 2, 3, 10, 12, 15, 28)  # HUP INT QUIT USR1 USR2 TERM WINCH
 
 
-class forward_signals:  # noqa: N801 - used like a function: ``with forward_signals(pid):``
+class forward_signals:  # used like a function: ``with forward_signals(pid):``
     """Context manager; ``target`` may be set later (when the pid becomes known)."""
 
     __slots__ = ("_old", "target")
@@ -40,4 +39,4 @@ class forward_signals:  # noqa: N801 - used like a function: ``with forward_sign
 
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
-            _signal.signal(sig, old)  # type: ignore[arg-type]
+            _signal.signal(sig, old)

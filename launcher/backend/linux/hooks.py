@@ -26,11 +26,12 @@ def run_hooks(hooks: list[Hook] | None, state: dict[str, Any] | None, phase: str
     warnings: list[str] = []
     payload = fastjson.dumps(state or {}).encode()
     for hook in hooks or ():
-        args = list(hook.args or [hook.path])
+        path = hook.path or ""
+        args = list(hook.args or [path])
         env = dict(e.partition("=")[::2] for e in hook.env or ())
         try:
             res = subprocess.run(
-                args, executable=hook.path, input=payload, env=env, capture_output=True,
+                args, executable=path, input=payload, env=env, capture_output=True,
                 timeout=hook.timeout or None, check=False, close_fds=True,
             )
             err = None if res.returncode == 0 else (

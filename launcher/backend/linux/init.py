@@ -135,7 +135,7 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
     process.set_oom_score_adj(sys, proc)
     process.set_rlimits(sys, proc)
     path = process.find_executable(proc.args[0], proc.env) if proc.args else ""
-    _chdir(proc.cwd)
+    _chdir(proc.cwd or "/")
     ch.send("ready", None)
     _wait_gate(plan, ch)
     if plan.hooks_in_init and spec.hooks is not None:
@@ -143,28 +143,24 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
 
         run_hooks(spec.hooks.start_container, state, "startContainer")
     process.drop_privileges(sys, proc)
-    _chdir(proc.cwd)  # again as the user: a directory root may enter but the user not
+    _chdir(proc.cwd or "/")  # again as the user: a directory root may enter but the user not
     _exec(plan, ch, path)
 
 
 def preload(proc: Process, hooks: bool) -> None:
     """Import now what the steps after pivot_root (or setns) will need: the
     host's Python library is out of reach from inside the container."""
-    import launcher.spec.caps
+    import importlib
 
+    names = ["launcher.spec.caps"]
     if proc.rlimits:
-        import resource
+        names.append("resource")
     if proc.terminal:
-        import fcntl
-        import socket
-        import struct
-
-        import launcher.backend.linux.console
+        names += ["fcntl", "socket", "struct", "launcher.backend.linux.console"]
     if hooks:
-        import subprocess
-
-        import launcher.backend.linux.hooks
-    del launcher
+        names += ["subprocess", "launcher.backend.linux.hooks"]
+    for name in names:
+        importlib.import_module(name)
 
 
 def _chdir(cwd: str) -> None:
@@ -197,7 +193,7 @@ def _wait_gate(plan: InitPlan, ch: Channel) -> None:
 def _exec(plan: InitPlan, ch: Channel, path: str) -> None:
     proc = plan.spec.process
     assert proc is not None
-    keep = tuple(range(3, 3 + plan.preserve_fds)) + (ch.wfd,)
+    keep = (*range(3, 3 + plan.preserve_fds), ch.wfd)
     process.close_fds(keep)
     env = list(proc.env or [])
     if plan.preserve_fds:

@@ -20,6 +20,7 @@ from launcher.paths import CONFIG_FILE, EXEC_FIFO
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from launcher.backend.linux.syscalls import Syscalls
     from launcher.spec.model import Spec
@@ -46,7 +47,7 @@ class CreateOptions:
 class Created:
     """A created container: its state, and for ``run`` the channel to start it."""
 
-    __slots__ = ("channel", "cgroup", "state")
+    __slots__ = ("cgroup", "channel", "state")
 
     def __init__(self, state: ContainerState, channel: Channel | None, cgroup: object) -> None:
         self.state = state
@@ -187,20 +188,19 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     if opts.pid_file:
         _write_pid_file(opts.pid_file, st.pid)
     undo.steps.clear()
-    return Created(st, parent_ch if opts.gate == "pipe" else _closed(parent_ch), cg)
+    if opts.gate == "pipe":
+        return Created(st, parent_ch, cg)
+    parent_ch.close()
+    return Created(st, None, cg)
 
 
-def _next(ch: Channel) -> tuple[str, object]:
+def _next(ch: Channel) -> tuple[str, Any]:
     kind, payload = ch.recv()
     if kind == "error":
         raise error_from(payload)
     if kind == "eof":
         raise RuntimeFailure("container init exited during setup")
     return kind, payload
-
-
-def _closed(ch: Channel) -> None:
-    ch.close()
 
 
 def _run_parent_hooks(spec: Spec, st: ContainerState) -> None:

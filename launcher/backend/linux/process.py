@@ -38,11 +38,11 @@ def cap_mask(names: list[str] | None) -> int:
 def set_rlimits(sys: Syscalls, proc: Process) -> None:
     """Before dropping privileges; above the hard limit is an error, as in runc."""
     for rl in proc.rlimits or ():
-        res = RLIMITS.get(rl.type)
+        res = RLIMITS.get(rl.type or "")
         if res is None:
             raise RuntimeFailure(f"unknown rlimit {rl.type}")
         try:
-            sys.setrlimit(res, _rlim(rl.soft), _rlim(rl.hard))
+            sys.setrlimit(res, _rlim(rl.soft or 0), _rlim(rl.hard or 0))
         except (OSError, ValueError) as exc:
             raise RuntimeFailure(
                 f"setting {rl.type} to {rl.soft}:{rl.hard}: {getattr(exc, 'strerror', exc)}"

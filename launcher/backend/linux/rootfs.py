@@ -123,7 +123,7 @@ def _dev_is_ours(spec: Spec) -> bool:
 
 
 def _resolve_target(sys: Syscalls, root_fd: int, m: Mount, source_is_dir: bool) -> int:
-    dest = m.destination
+    dest = m.destination or ""
     if m.type in _PLAIN_DIR_TYPES:
         # SECURITY.md rule 5: /proc and /sys must be plain directories in the image.
         try:
@@ -145,6 +145,7 @@ def _resolve_target(sys: Syscalls, root_fd: int, m: Mount, source_is_dir: bool) 
 def mount_one(sys: Syscalls, root_fd: int, m: Mount, ctx: RootfsContext) -> None:
     """Mount one ``mounts[]`` entry; errors name the destination."""
     opts = mountopts.parse(m.options)
+    dest = m.destination or ""
     mtype = m.type or ("bind" if opts.is_bind else None)
     source = m.source
     if opts.is_bind or mtype == "bind":
@@ -168,11 +169,11 @@ def mount_one(sys: Syscalls, root_fd: int, m: Mount, ctx: RootfsContext) -> None
             _mount_cgroup(sys, root_fd, m, opts, ctx)
         elif opts.is_bind or mtype == "bind":
             sys.mount(source, target, None, opts.flags & (sc.MS_BIND | sc.MS_REC), None)
-            _remount_bind(sys, root_fd, m.destination, opts.flags)
+            _remount_bind(sys, root_fd, dest, opts.flags)
         else:
             _mount_fs(sys, root_fd, m, mtype, target, opts, ctx)
         if opts.propagation:
-            top = _reopen(sys, root_fd, m.destination)
+            top = _reopen(sys, root_fd, dest)
             try:
                 for p in opts.propagation:
                     sys.mount(None, fsroot.fd_path(top), None, p, None)
@@ -227,7 +228,7 @@ def _mount_fs(sys: Syscalls, root_fd: int, m: Mount, mtype: str | None, target: 
         if mtype == "sysfs" and not ctx.new_netns:
             # sysfs refuses a mount from a non-initial netns owner: bind the host's.
             sys.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC, None)
-            _remount_bind(sys, root_fd, m.destination, opts.flags | sc.MS_RDONLY)
+            _remount_bind(sys, root_fd, m.destination or "", opts.flags | sc.MS_RDONLY)
             return
         if mtype == "mqueue" and ctx.in_userns:
             sys.mount("/dev/mqueue", target, None, sc.MS_BIND | sc.MS_REC, None)
@@ -243,10 +244,11 @@ def _mount_cgroup(sys: Syscalls, root_fd: int, m: Mount, opts: mountopts.MountOp
     hybrid, with or without a cgroup namespace, and shows nothing above it.
     """
     ro = opts.flags & sc.MS_RDONLY
+    top = m.destination or "/sys/fs/cgroup"
     if len(ctx.cgroup_binds) == 1 and ctx.cgroup_binds[0][1] == "":
         binds = ctx.cgroup_binds
     else:
-        fd = fsroot.mkdir_all_in_root(sys, root_fd, m.destination)
+        fd = fsroot.mkdir_all_in_root(sys, root_fd, top)
         try:
             sys.mount("tmpfs", fsroot.fd_path(fd), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV
                       | sc.MS_NOEXEC, "mode=755")
@@ -254,7 +256,7 @@ def _mount_cgroup(sys: Syscalls, root_fd: int, m: Mount, opts: mountopts.MountOp
             os.close(fd)
         binds = ctx.cgroup_binds
     for host_dir, rel in binds:
-        dest = m.destination.rstrip("/") + ("/" + rel if rel else "")
+        dest = top.rstrip("/") + ("/" + rel if rel else "")
         fd = fsroot.mkdir_all_in_root(sys, root_fd, dest)
         try:
             sys.mount(host_dir, fsroot.fd_path(fd), None, sc.MS_BIND | sc.MS_REC, None)
@@ -262,7 +264,7 @@ def _mount_cgroup(sys: Syscalls, root_fd: int, m: Mount, opts: mountopts.MountOp
             os.close(fd)
         _remount_bind(sys, root_fd, dest, sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | ro)
     if ro and len(binds) != 1:
-        fd = fsroot.open_in_root(sys, root_fd, m.destination, os.O_PATH | os.O_DIRECTORY)
+        fd = fsroot.open_in_root(sys, root_fd, top, os.O_PATH | os.O_DIRECTORY)
         try:
             sys.mount(None, fsroot.fd_path(fd), None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID
                       | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
@@ -278,7 +280,8 @@ def make_devices(sys: Syscalls, root_fd: int, spec: Spec, in_userns: bool) -> No
     for d in (spec.linux.devices if spec.linux else None) or ():
         mode = d.file_mode if d.file_mode is not None else 0o666
         devices = [x for x in devices if x[0] != d.path]
-        devices.append((d.path, d.type, d.major or 0, d.minor or 0, mode, d.uid or 0, d.gid or 0))
+        devices.append((d.path or "", d.type or "", d.major or 0, d.minor or 0, mode, d.uid or 0,
+                        d.gid or 0))
     for path, typ, major, minor, mode, uid, gid in devices:
         _make_device(sys, root_fd, path, typ, major, minor, mode, uid, gid, in_userns)
     dev = fsroot.mkdir_all_in_root(sys, root_fd, "/dev")

@@ -125,7 +125,7 @@ class LinuxSyscalls:
     def __init__(self) -> None:
         import ctypes
 
-        self._ct = ctypes
+        self._ct: Any = ctypes
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._libc.syscall.restype = ctypes.c_long
         self._libc.mount.argtypes = [
@@ -192,27 +192,19 @@ class LinuxSyscalls:
         return rc
 
     def _cap_struct(self) -> tuple[Any, Any]:
-        ct = self._ct
-
-        class Header(ct.Structure):
-            _fields_ = [("version", ct.c_uint32), ("pid", ct.c_int)]  # noqa: RUF012
-
-        class Data(ct.Structure):
-            _fields_ = [  # noqa: RUF012
-                ("effective", ct.c_uint32),
-                ("permitted", ct.c_uint32),
-                ("inheritable", ct.c_uint32),
-            ]
-
-        return Header(_LINUX_CAPABILITY_VERSION_3, 0), (Data * 2)()
+        """capget/capset's header and two data words (the 64-bit sets split in two)."""
+        ct: Any = self._ct
+        header = (ct.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (ct.c_uint32 * 6)()  # [eff0, prm0, inh0, eff1, prm1, inh1]
+        return header, data
 
     def capset(self, effective: int, permitted: int, inheritable: int) -> None:
         hdr, data = self._cap_struct()
         for i in (0, 1):
             shift = 32 * i
-            data[i].effective = (effective >> shift) & 0xFFFFFFFF
-            data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
-            data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+            data[3 * i] = (effective >> shift) & 0xFFFFFFFF
+            data[3 * i + 1] = (permitted >> shift) & 0xFFFFFFFF
+            data[3 * i + 2] = (inheritable >> shift) & 0xFFFFFFFF
         ct = self._ct
         if self._libc.syscall(self._nr["capset"], ct.byref(hdr), ct.byref(data)) != 0:
             raise _errno_error("capset")
@@ -222,10 +214,10 @@ class LinuxSyscalls:
         ct = self._ct
         if self._libc.syscall(self._nr["capget"], ct.byref(hdr), ct.byref(data)) != 0:
             raise _errno_error("capget")
-        eff = data[0].effective | (data[1].effective << 32)
-        prm = data[0].permitted | (data[1].permitted << 32)
-        inh = data[0].inheritable | (data[1].inheritable << 32)
-        return eff, prm, inh
+        eff = data[0] | (data[3] << 32)
+        prm = data[1] | (data[4] << 32)
+        inh = data[2] | (data[5] << 32)
+        return int(eff), int(prm), int(inh)
 
     def setgroups(self, gids: list[int]) -> None:
         os.setgroups(gids)

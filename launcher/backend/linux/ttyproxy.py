@@ -11,7 +11,7 @@ WINCH = 28
 
 def proxy(sock_fd: int, pid: int, interactive: bool) -> int:
     """Copy bytes both ways until the container exits; its exit code."""
-    import _signal
+    import _signal  # type: ignore[import-not-found]
     import fcntl
     import select
     import termios
