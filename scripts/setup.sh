@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Sets up a Debian/Ubuntu host for launcher, as root: the runtime packages, then a
+# virtualenv in .venv with launcher installed editable plus its test tools.
+#
+# Idempotent: packages already installed are not fetched again, and the venv is
+# reinstalled only when pyproject.toml (or the Python) changed. Needs no stdin.
+#
+# The default image needs no step here: `launcher run busybox` imports it on first
+# use from Debian's busybox-static (/bin/busybox), so it works with no registry.
+#
+# Environment: PYTHON (interpreter for the venv, default python3),
+#              LAUNCHER_VENV (default .venv in the checkout).
+set -euo pipefail
+
+# Packages the runtime, the tests and the benchmarks use. Edit here, nowhere else.
+REQUIRED_PACKAGES=(
+    python3-venv       # the venv below
+    busybox-static     # the offline default image (/bin/busybox)
+    runc crun          # reference OCI runtimes: conformance and benchmarks
+    podman conmon uidmap  # podman drives launcher-runtime in tests
+    libseccomp2        # loaded with ctypes for the seccomp filter
+    golang-github-opencontainers-specs-dev  # the OCI runtime-spec JSON schemas
+    iproute2           # ip netns / veth for network tests
+    ca-certificates
+)
+# Nice to have; missing from some releases, so their absence only warns.
+OPTIONAL_PACKAGES=(
+    netavark catatonit slirp4netns  # podman's network stack and init
+    hyperfine jq                    # benchmarks
+)
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'setup.sh: error: %s\n' "$*" >&2; exit 1; }
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$(pwd)
+VENV=${LAUNCHER_VENV:-$REPO/.venv}
+PYTHON=${PYTHON:-python3}
+
+[ "$(uname -s)" = Linux ] || die "this script sets up Linux hosts; on macOS or Windows run: pip install -e '.[test]'"
+[ "$(id -u)" -eq 0 ] || die "run as root (for example: sudo $0)"
+command -v apt-get >/dev/null || die "apt-get not found: this script knows Debian and Ubuntu only"
+
+export DEBIAN_FRONTEND=noninteractive
+APT_OPTS=(-y -q -o Acquire::Retries=5 -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
+
+is_installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+has_candidate() {
+    local cand
+    cand=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')
+    [ -n "$cand" ] && [ "$cand" != "(none)" ]
+}
+
+apt_update() {
+    local try
+    for try in 1 2 3; do
+        say "apt-get update (try $try)"
+        if apt-get "${APT_OPTS[@]}" update </dev/null; then
+            return 0
+        fi
+        sleep $((try * 10))
+    done
+    die "apt-get update failed three times"
+}
+
+install_packages() {
+    local missing=() optional=() pkg
+    for pkg in "${REQUIRED_PACKAGES[@]}"; do
+        is_installed "$pkg" || missing+=("$pkg")
+    done
+    for pkg in "${OPTIONAL_PACKAGES[@]}"; do
+        is_installed "$pkg" || optional+=("$pkg")
+    done
+    if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then
+        say "apt packages: all present"
+        return 0
+    fi
+    apt_update
+    for pkg in "${optional[@]}"; do
+        if has_candidate "$pkg"; then
+            missing+=("$pkg")
+        else
+            say "warning: optional package $pkg is not available here; skipping it"
+        fi
+    done
+    say "apt-get install ${missing[*]}"
+    apt-get "${APT_OPTS[@]}" install --no-install-recommends "${missing[@]}" </dev/null
+}
+
+make_venv() {
+    "$PYTHON" - <<'EOF' || die "$PYTHON is older than 3.11 (set PYTHON=/path/to/python3.11+)"
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+EOF
+    if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+        say "virtualenv: reusing $VENV"
+        return 0
+    fi
+    say "virtualenv: creating $VENV with $("$PYTHON" --version)"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+}
+
+install_launcher() {
+    # The stamp records what the last install was made from, so reruns are fast.
+    local stamp_file="$VENV/.launcher-setup-stamp" stamp
+    stamp="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$VENV/bin/python" -V 2>&1) compat"
+    if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] \
+        && "$VENV/bin/python" -c 'import launcher' 2>/dev/null; then
+        say "launcher: already installed in $VENV"
+        return 0
+    fi
+    say "pip install -e '.[test]' into $VENV"
+    # editable_mode=compat: a plain path entry in a .pth file. The default
+    # editable mode installs an import hook that loads re and pathlib in every
+    # interpreter (~8 ms on each `launcher run`).
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
+        --retries 5 --config-settings editable_mode=compat -e "${REPO}[test]" </dev/null
+    # Byte-compile now: PYTHONDONTWRITEBYTECODE environments would otherwise
+    # recompile every module on every start.
+    "$VENV/bin/python" -m compileall -q "$REPO/launcher" >/dev/null
+    printf '%s\n' "$stamp" >"$stamp_file"
+}
+
+install_packages
+make_venv
+install_launcher
+"$VENV/bin/python" -c 'import launcher' || die "launcher does not import from $VENV"
+say "setup done: $VENV/bin/launcher"
