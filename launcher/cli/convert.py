@@ -1,0 +1,102 @@
+"""Value converters for the option table: ``str`` in, checked value out.
+
+Each raises ``ValueError(reason)``; ``options.convert_values`` turns that into
+Docker's ``invalid argument "x" for "-m, --memory" flag: reason``. Hand-written
+checks instead of ``re``: this runs on every ``launcher run``.
+"""
+
+from __future__ import annotations
+
+_MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to setresuid: never a real id
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+NETWORKS = ("none", "host")
+
+
+def memory_size(text: str) -> int:
+    """``64m``, ``1g``, ``1.5GiB``, ``512k``, ``1048576`` → bytes (binary units, as Docker)."""
+    s = text.strip().lower().removesuffix("b").removesuffix("i")
+    unit = s[-1:] if s[-1:] in ("k", "m", "g", "t", "p") else ""
+    number = s[: len(s) - len(unit)].rstrip(" ")
+    if not _is_decimal(number):
+        raise ValueError("expected a size like 64m or 1g")
+    size = int(float(number) * _SIZE_UNITS[unit])
+    if not 0 < size < 2**63:
+        raise ValueError("must be greater than 0" if size <= 0 else "too large")
+    return size
+
+
+def _is_decimal(text: str) -> bool:
+    whole, _, frac = text.partition(".")
+    return (
+        whole.isdigit() and whole.isascii() and (frac == "" or (frac.isdigit() and frac.isascii()))
+    )
+
+
+def cpus(text: str) -> float:
+    """Fractional CPUs, like ``0.5`` or ``2``; finite and > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected a number like 0.5 or 2") from None
+    if not 0 < value < float("inf"):
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def pids_limit(text: str) -> int:
+    """A positive number of processes, or -1 for no limit."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError("expected an integer") from None
+    if value == 0 or value < -1:
+        raise ValueError("must be a positive integer, or -1 for unlimited")
+    return value
+
+
+def env_entry(text: str) -> str:
+    """``KEY=VALUE``, or ``KEY`` alone (the value comes from the caller's environment)."""
+    key = text.partition("=")[0]
+    if not key:
+        raise ValueError("variable name is empty")
+    return text
+
+
+def abs_path(text: str) -> str:
+    if not text.startswith("/"):
+        raise ValueError("must be an absolute path")
+    return text
+
+
+def user_spec(text: str) -> str:
+    """``UID[:GID]`` or ``NAME[:GROUP]``; numeric ids must be unsigned 32-bit."""
+    parts = text.split(":")
+    if len(parts) > 2 or not all(parts):
+        raise ValueError("expected UID[:GID] or NAME[:GROUP]")
+    for part in parts:
+        if part.isdigit() and int(part) > _MAX_ID:
+            raise ValueError(f"id {part} is out of range (0-{_MAX_ID})")
+    return text
+
+
+def hostname(text: str) -> str:
+    if not 0 < len(text) <= 64 or not _HOST_CHARS.issuperset(text) or text[0] in ".-":
+        raise ValueError("expected at most 64 letters, digits, '-' and '.'")
+    return text
+
+
+def network(text: str) -> str:
+    if text not in NETWORKS:
+        raise ValueError("must be one of: " + ", ".join(NETWORKS))
+    return text
+
+
+def container_name(text: str) -> str:
+    """``[A-Za-z0-9][A-Za-z0-9_.-]*``: safe as one path component."""
+    if not text or not text[0].isalnum() or not _NAME_CHARS.issuperset(text) or ".." in text:
+        raise ValueError("must match [A-Za-z0-9][A-Za-z0-9_.-]* without '..'")
+    if len(text) > 128:
+        raise ValueError("longer than 128 characters")
+    return text

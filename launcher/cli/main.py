@@ -1,0 +1,118 @@
+"""Entry point of ``launcher``: pick the fast path or the typer app, and own the exit.
+
+``launcher [GLOBAL OPTIONS] COMMAND [ARGS]``. A hot command (``run``,
+``import``) without a help request is parsed by ``fastparse`` and handed to the
+core with no typer, click or rich loaded (they cost ~50-90 ms; the whole
+``run`` aims at ~20 ms). Everything else — help, completion, the rare commands,
+odd global flags — goes to the typer app built from the same option table.
+
+Errors: a ``LauncherError`` prints ``launcher: <message>`` on one line and exits
+with its ``exit_code`` (125; 126/127 when the container process could not be
+executed); Ctrl-C exits 130. ``--debug`` / ``LAUNCHER_DEBUG=1`` adds the
+traceback and per-phase timings.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from launcher import __version__
+from launcher.cli import fastparse, image, options, run
+from launcher.errors import LauncherError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import NoReturn
+
+    from launcher.cli.fastparse import Parsed
+
+    Executor = Callable[[str | None, Parsed], int]
+
+# The hot commands: name -> executor(root, parsed) -> exit code.
+EXECUTORS: dict[str, Executor] = {
+    "run": run.execute,
+    "import": image.execute,
+}
+_COMPLETE_ENV = "_LAUNCHER_COMPLETE"  # set by the shell completion scripts typer installs
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    sys.exit(run_cli(sys.argv[1:] if argv is None else list(argv)))
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run one ``launcher`` invocation; returns the process exit code."""
+    debug = os.environ.get("LAUNCHER_DEBUG", "") not in ("", "0")
+    glob: Parsed | None = None
+    if _COMPLETE_ENV not in os.environ:
+        try:
+            glob = fastparse.parse(options.GLOBAL, argv)
+        except LauncherError:
+            glob = None  # e.g. --install-completion: the typer app knows it, or words the error
+    debug = debug or bool(glob and glob.values["debug"])
+    try:
+        return _dispatch(argv, glob, debug)
+    except LauncherError as err:
+        return _report(err, debug)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
+    if glob is None or glob.help:
+        return _typer(argv)
+    if glob.values["version"]:
+        print_version()
+        return 0
+    if not glob.args:
+        return _typer([*argv, "--help"])
+    name, rest = glob.args[0], glob.args[1:]
+    execute = EXECUTORS.get(name)
+    if execute is None:
+        return _typer(argv)
+    parsed = fastparse.parse(options.HOT[name], rest)
+    if parsed.help:
+        return _typer(argv)
+    root = glob.values["root"]
+    assert root is None or isinstance(root, str)
+    if debug:
+        return _timed(execute, root, parsed)
+    return execute(root, parsed)
+
+
+def _typer(argv: list[str]) -> int:
+    from launcher.cli import app  # ~50-90 ms: only for help, completion and rare commands
+
+    return app.invoke(argv)
+
+
+def print_version() -> None:
+    sys.stdout.write(f"launcher {__version__}\n")
+
+
+def _report(err: LauncherError, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exception(err)
+    message = " ".join(str(err).splitlines()) or type(err).__name__
+    sys.stderr.write(f"launcher: {message}\n")
+    return err.exit_code
+
+
+def _timed(execute: Executor, root: str | None, parsed: Parsed) -> int:
+    """``--debug``: the core's phase marks (``engine.PHASES``: name, seconds since its
+    first mark), then the command's total as the CLI saw it."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        return execute(root, parsed)
+    finally:
+        total = (time.perf_counter() - start) * 1000
+        phases = getattr(sys.modules.get("launcher.engine"), "PHASES", None) or []
+        for phase, seconds in phases:
+            sys.stderr.write(f"launcher: debug: {phase}: +{seconds * 1000:.2f} ms\n")
+        sys.stderr.write(f"launcher: debug: command total: {total:.2f} ms\n")
