@@ -73,13 +73,17 @@ class NativeBackend:
         bundle = layout.make_bundle_dir(self.paths, cid)
         if req.remove:
             undo.add("bundle", lambda: layout.remove_tree(bundle))
-        rootfs = prepare_rootfs(image.layer_dirs, bundle, sys.mount)
+        rootfs = os.path.join(bundle, "rootfs")
+        os.mkdir(rootfs, 0o700)
         undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))
-        mark("rootfs")
         spec = self._spec(req, image, cid, rootfs)
         dump_spec(spec, os.path.join(bundle, "config.json"))
         mark("spec")
-        return self._start(req, cid, bundle, spec, sys, undo, mark)
+
+        def premount() -> None:  # runs in container init, in its own mount namespace
+            prepare_rootfs(image.layer_dirs, bundle, sys.mount)
+
+        return self._start(req, cid, bundle, spec, sys, undo, mark, premount)
 
     def _spec(self, req: RunRequest, image: Image, cid: str, rootfs: str) -> Spec:
         import resource
@@ -97,7 +101,7 @@ class NativeBackend:
                           host_nofile_hard=hard, user_ids=user_ids)
 
     def _start(self, req: RunRequest, cid: str, bundle: str, spec: Spec, sys: Any,
-               undo: Undo, mark: Callable[[str], None]) -> int:
+               undo: Undo, mark: Callable[[str], None], premount: Callable[[], None]) -> int:
         from launcher.backend.linux.forward import forward_signals
 
         opts = lifecycle.CreateOptions()
@@ -106,6 +110,7 @@ class NativeBackend:
         opts.stdin_null = not req.interactive
         opts.cgroup_parent = "launcher"
         opts.trace = mark
+        opts.premount = premount
         mine = -1
         if req.tty:
             from launcher.backend.linux.console import console_pair

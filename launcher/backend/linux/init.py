@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 class InitPlan:
     """Everything init needs, handed over in memory across fork."""
 
-    __slots__ = ("bundle", "cgroup", "cgroup_binds", "console_fd", "fifo_fd", "hooks_in_init",
+    __slots__ = ("born_in_cgroup", "bundle", "cgroup", "cgroup_binds", "console_fd", "fifo_fd",
+                 "hooks_in_init", "premount",
                  "ns", "preserve_fds", "spec", "stdin_null", "sys")
 
     def __init__(self, spec: Spec, bundle: str, sys: Syscalls) -> None:
@@ -48,6 +49,8 @@ class InitPlan:
         self.hooks_in_init = False  # any create-time hooks: sync with the parent
         self.preserve_fds = 0
         self.stdin_null = False
+        self.born_in_cgroup = False  # the setup child was cloned into the cgroup2 dir
+        self.premount: Callable[[], object] | None = None  # see RootfsContext.premount
 
 
 def _report(ch: Channel, exc: BaseException) -> None:
@@ -67,7 +70,7 @@ def setup_child(plan: InitPlan, ch: Channel) -> None:
     try:
         sys = plan.sys
         if plan.cgroup is not None:
-            plan.cgroup.add(os.getpid())  # type: ignore[attr-defined]
+            plan.cgroup.add(os.getpid(), v2=not plan.born_in_cgroup)  # type: ignore[attr-defined]
         namespaces.join_all(sys, plan.ns.joins)
         flags = plan.ns.new_flags
         if flags & sc.CLONE_NEWUSER:
@@ -107,6 +110,7 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
         os.close(null)
     ctx = rootfs.RootfsContext(plan.bundle, plan.cgroup_binds, plan.ns.has("user"),
                                plan.ns.has("network"))
+    ctx.premount = plan.premount
     root = rootfs.prepare(spec, sys, ctx) if plan.ns.has("mount") else None
     preload(proc, plan.hooks_in_init)
     state = None
@@ -150,8 +154,6 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
 def preload(proc: Process, hooks: bool) -> None:
     """Import now what the steps after pivot_root (or setns) will need: the
     host's Python library is out of reach from inside the container."""
-    import importlib
-
     names = ["launcher.spec.caps"]
     if proc.rlimits:
         names.append("resource")
@@ -160,7 +162,7 @@ def preload(proc: Process, hooks: bool) -> None:
     if hooks:
         names += ["subprocess", "launcher.backend.linux.hooks"]
     for name in names:
-        importlib.import_module(name)
+        __import__(name)
 
 
 def _chdir(cwd: str) -> None:
@@ -220,7 +222,10 @@ def start_children(plan: InitPlan, ch: Channel, child_end: Channel,
     _assert_single_threaded()
     if before_fork:
         before_fork()
-    pid = os.fork()
+    from launcher.backend.linux.clone import fork_into_cgroup
+
+    target = plan.cgroup.unified_dir() if plan.cgroup is not None else None  # type: ignore[attr-defined]
+    pid, plan.born_in_cgroup = fork_into_cgroup(target)
     if pid == 0:
         ch.close()
         setup_child(plan, child_end)

@@ -19,6 +19,9 @@ def make_bundle_dir(paths: Paths, cid: str) -> str:
 
 
 def remove_tree(path: str) -> None:
-    import shutil
+    from launcher.fsutil import remove_tree as rm
 
-    shutil.rmtree(path, ignore_errors=True)
+    try:
+        rm(path)
+    except OSError:
+        pass  # best effort: whatever is left shows up in `ls` and is retried by rm

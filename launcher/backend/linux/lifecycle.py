@@ -29,7 +29,7 @@ SIGKILL = 9
 
 
 class CreateOptions:
-    __slots__ = ("cgroup_parent", "console_fd", "gate", "pid_file", "preserve_fds",
+    __slots__ = ("cgroup_parent", "console_fd", "gate", "pid_file", "premount", "preserve_fds",
                  "stdin_null", "subreaper", "systemd_cgroup", "trace")
 
     def __init__(self) -> None:
@@ -42,6 +42,7 @@ class CreateOptions:
         self.cgroup_parent = "launcher-runtime"
         self.systemd_cgroup = False
         self.trace: Callable[[str], None] | None = None
+        self.premount: Callable[[], object] | None = None  # rootfs mount made inside init
 
 
 class Created:
@@ -146,6 +147,7 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     plan.console_fd = opts.console_fd
     plan.preserve_fds = opts.preserve_fds
     plan.stdin_null = opts.stdin_null
+    plan.premount = opts.premount
     h = spec.hooks
     plan.hooks_in_init = bool(h and (h.prestart or h.create_runtime or h.create_container
                                      or h.start_container))
@@ -254,9 +256,12 @@ def _try_reap(pid: int) -> None:
 
 
 def _rmtree(path: str) -> None:
-    import shutil
+    from launcher.fsutil import remove_tree
 
-    shutil.rmtree(path, ignore_errors=True)
+    try:
+        remove_tree(path)
+    except OSError:
+        pass
 
 
 def _now() -> str:

@@ -23,6 +23,8 @@ from launcher.errors import RuntimeFailure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from launcher.backend.linux.syscalls import Syscalls
     from launcher.spec.model import Mount, Spec
 
@@ -70,7 +72,7 @@ def device_rules(spec: Spec) -> list[object]:
 class RootfsContext:
     """Facts the mount code needs that are not in the spec."""
 
-    __slots__ = ("bundle", "cgroup_binds", "in_userns", "new_netns")
+    __slots__ = ("bundle", "cgroup_binds", "in_userns", "new_netns", "premount")
 
     def __init__(
         self,
@@ -84,6 +86,9 @@ class RootfsContext:
         self.cgroup_binds = cgroup_binds or []
         self.in_userns = in_userns
         self.new_netns = new_netns
+        # Mounts the rootfs itself (the image's overlay) inside the container's
+        # mount namespace: the host never sees it, so nothing is left to unmount.
+        self.premount: Callable[[], object] | None = None
 
 
 def _fail(what: str, exc: OSError) -> RuntimeFailure:
@@ -104,6 +109,8 @@ def prepare(spec: Spec, sys: Syscalls, ctx: RootfsContext) -> str:
     flags = mountopts.PROPAGATION.get(prop, sc.MS_SLAVE | sc.MS_REC)
     try:
         sys.mount(None, "/", None, flags | sc.MS_REC, None)
+        if ctx.premount is not None:
+            ctx.premount()
         sys.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC, None)
     except OSError as exc:
         raise _fail(f"preparing rootfs {rootfs}", exc) from exc

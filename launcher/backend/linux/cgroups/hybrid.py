@@ -42,9 +42,13 @@ class HybridManager:
         self.v1.apply_limits(resources)
         self.v2.apply_unified(resources.unified)
 
-    def add(self, pid: int) -> None:
+    def add(self, pid: int, v2: bool = True) -> None:
         self.v1.add(pid)
-        self.v2.add(pid)
+        if v2:
+            self.v2.add(pid)
+
+    def unified_dir(self) -> str | None:
+        return self.v2.unified_dir()
 
     def pids(self) -> list[int]:
         return sorted(set(self.v1.pids()) | set(self.v2.pids()))

@@ -216,9 +216,12 @@ class V1Manager:
             out += [[w] for w in convert.device_rules_v1(res.devices)]
         return out
 
-    def add(self, pid: int) -> None:
+    def add(self, pid: int, v2: bool = True) -> None:
         for d in self.dirs.values():
             d.write("cgroup.procs", str(pid))
+
+    def unified_dir(self) -> str | None:
+        return None
 
     def pids(self) -> list[int]:
         found: set[int] = set()

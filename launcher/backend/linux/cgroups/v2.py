@@ -21,6 +21,8 @@ Limitations, on purpose:
 
 from __future__ import annotations
 
+import os
+
 from launcher.backend.linux.cgroups import convert
 from launcher.backend.linux.cgroups.base import (
     CgroupDir,
@@ -203,8 +205,12 @@ class V2Manager:
     def apply_unified(self, unified: Mapping[str, str] | None) -> None:
         run_plan(self.dir, [[item] for item in convert.unified_items(unified)])
 
-    def add(self, pid: int) -> None:
-        self.dir.write("cgroup.procs", str(pid))
+    def add(self, pid: int, v2: bool = True) -> None:
+        if v2:
+            self.dir.write("cgroup.procs", str(pid))
+
+    def unified_dir(self) -> str | None:
+        return os.path.join(self.fs.root, self.dir.rel)
 
     def pids(self) -> list[int]:
         return sorted(self.dir.tree_pids())

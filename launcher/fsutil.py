@@ -1,0 +1,42 @@
+"""Small filesystem helpers that stay off :mod:`shutil` (which costs ~15 ms to
+import: ``fnmatch`` → ``re`` → ``enum``) on the container start/stop path."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+
+def remove_tree(path: str) -> None:
+    """``rm -rf path`` without following symlinks, fd-relative all the way down
+    (a container may have planted links in its upper layer). Missing is fine."""
+    parent, name = os.path.split(path.rstrip("/") or "/")
+    try:
+        dfd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        _remove_entry(dfd, name)
+    finally:
+        os.close(dfd)
+
+
+def _remove_entry(dfd: int, name: str) -> None:
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=dfd)
+        return
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    try:
+        if os.fstat(fd).st_dev != st.st_dev:
+            raise OSError(16, "refusing to remove across a mount point", name)
+        with os.scandir(fd) as it:
+            names = [e.name for e in it]
+        for child in names:
+            _remove_entry(fd, child)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dfd)

@@ -1,0 +1,218 @@
+"""build_spec: RunRequest + ImageConfig → Spec, with Docker's semantics. Pure.
+
+The one place where flags meet image defaults. Rules, each mirroring Docker
+(and podman where Docker has none):
+
+- **args**: ``--entrypoint X`` replaces the image Entrypoint *and* drops the
+  image Cmd; ``--entrypoint ""`` clears it; ``CMD…`` after the image replaces
+  Cmd. Nothing left to run → ``UsageError("no command specified")``.
+- **env**: ``PATH`` (default) < ``HOSTNAME`` < ``TERM=xterm`` (with ``-t``) <
+  image Env < ``-e``; a later key replaces an earlier one in place. A bare
+  ``-e K`` takes K from the caller's environment and is dropped if unset.
+- **cwd**: ``-w``, else the image WorkingDir, else ``/``; must be absolute;
+  cleaned lexically like Docker (it is resolved inside the root later anyway).
+- **user**: ``-u`` else the image User. Names are resolved by the caller (in
+  the rootfs, never on the host) and arrive as ``user_ids``; here only numeric
+  ``uid[:gid]`` is parsed, as unsigned 32-bit, never falling back to 0 on a bad
+  value; a bare uid gets gid 0 (as Docker does without a passwd entry).
+  Non-root users keep the capability bounding set only (podman's rule).
+- **limits**: ``--memory`` → memory.limit, swap = 2 * limit; ``--cpus`` →
+  quota = cpus * 100000 µs per 100000 µs period; ``--pids-limit`` →
+  pids.limit, **default 2048** (fork bombs stop there), 0 or -1 = unlimited;
+  RLIMIT_NOFILE = min(1048576, the host's hard limit).
+- **network**: ``none`` → a new, empty netns; ``host`` → no netns (``/sys``
+  stays read-only).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+from launcher.errors import ImageError, UsageError
+from launcher.spec.defaults import (
+    DEFAULT_PATH,
+    OCI_VERSION,
+    default_linux,
+    default_mounts,
+    default_process,
+)
+from launcher.spec.model import CPU, Memory, Pids, Process, Resources, Rlimit, Root, Spec, User
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from launcher.spec.image_config import ImageConfig
+    from launcher.spec.request import RunRequest
+
+DEFAULT_PIDS_LIMIT = 2048
+NOFILE_MAX = 1048576
+CPU_PERIOD = 100_000  # µs
+CGROUP_PARENT = "/launcher"
+MAX_ID = 2**32 - 2  # 2**32-1 is (uid_t)-1: "no change" to setresuid, never a real id
+ANNOTATION_IMAGE = "io.launcher.image"
+ANNOTATION_NAME = "io.launcher.name"
+ANNOTATION_STOP_SIGNAL = "org.opencontainers.image.stopSignal"  # image-spec conversion.md
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def build_spec(
+    req: RunRequest,
+    image: ImageConfig,
+    *,
+    container_id: str,
+    rootfs: str,
+    host_nofile_hard: int,
+    user_ids: tuple[int, int, list[int]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Spec:
+    """The container's Spec. ``environ`` (default ``os.environ``) feeds bare ``-e K``."""
+    _check_id(container_id)
+    hostname = _hostname(req.hostname, container_id)
+    process = default_process(_args(req, image), terminal=req.tty)
+    process.env = _env(req, image, hostname, os.environ if environ is None else environ)
+    process.cwd = _cwd(req, image)
+    _set_user(process, req.user or image.user or "", user_ids)
+    nofile = NOFILE_MAX if host_nofile_hard < 0 else min(NOFILE_MAX, host_nofile_hard)
+    process.rlimits = [Rlimit(type="RLIMIT_NOFILE", hard=nofile, soft=nofile)]
+    linux = default_linux()
+    linux.cgroups_path = f"{CGROUP_PARENT}/{container_id}"
+    linux.resources = _resources(req, linux.resources or Resources())
+    if req.network == "host":
+        linux.namespaces = [ns for ns in linux.namespaces or [] if ns.type != "network"]
+    elif req.network != "none":
+        raise UsageError(f"unsupported network mode {req.network!r} (use none or host)")
+    annotations = {ANNOTATION_IMAGE: req.image}
+    if req.name:
+        annotations[ANNOTATION_NAME] = req.name
+    if image.stop_signal:
+        annotations[ANNOTATION_STOP_SIGNAL] = image.stop_signal
+    return Spec(
+        oci_version=OCI_VERSION,
+        process=process,
+        root=Root(path=rootfs, readonly=True if req.read_only else None),
+        hostname=hostname,
+        mounts=default_mounts(),
+        annotations=annotations,
+        linux=linux,
+    )
+
+
+def _check_id(container_id: str) -> None:
+    # It becomes a path component (cgroup, state dir): see SECURITY.md rule 6.
+    ok = (container_id[:1].isalnum() and container_id.isascii()
+          and set(container_id) <= _ID_CHARS and ".." not in container_id)  # fmt: skip
+    if not ok:
+        raise UsageError(f"invalid container id {container_id!r}")
+
+
+def _hostname(requested: str | None, container_id: str) -> str:
+    if requested is None:
+        return container_id[:12]
+    bad = set("/\0 \t\n")
+    if not requested or len(requested) > 64 or bad & set(requested):
+        raise UsageError(f"invalid hostname {requested!r}")
+    return requested
+
+
+def _args(req: RunRequest, image: ImageConfig) -> list[str]:
+    if req.entrypoint is None:
+        entrypoint = list(image.entrypoint or [])
+    else:
+        entrypoint = [req.entrypoint] if req.entrypoint else []
+    if req.command:
+        cmd = list(req.command)
+    elif req.entrypoint is not None:  # Docker: a given --entrypoint drops the image's Cmd
+        cmd = []
+    else:
+        cmd = list(image.cmd or [])
+    if not entrypoint + cmd:
+        raise UsageError("no command specified")
+    return entrypoint + cmd
+
+
+def _env(
+    req: RunRequest, image: ImageConfig, hostname: str, environ: Mapping[str, str]
+) -> list[str]:
+    merged: dict[str, str] = {}
+    base = [DEFAULT_PATH, f"HOSTNAME={hostname}"] + (["TERM=xterm"] if req.tty else [])
+    for entry in base + (image.env or []):
+        key, eq, _ = entry.partition("=")
+        if key and eq:  # a malformed image entry is dropped, not passed on
+            merged[key] = entry
+    for entry in req.env:
+        key, eq, _ = entry.partition("=")
+        if not key or "\0" in entry:
+            raise UsageError(f"invalid environment variable {entry!r}")
+        if not eq:
+            value = environ.get(key)
+            if value is None:
+                continue
+            entry = f"{key}={value}"
+        merged[key] = entry
+    return list(merged.values())
+
+
+def _cwd(req: RunRequest, image: ImageConfig) -> str:
+    error: type[UsageError | ImageError]
+    if req.workdir:
+        path, error, source = req.workdir, UsageError, "--workdir"
+    elif image.working_dir:
+        path, error, source = image.working_dir, ImageError, "image WorkingDir"
+    else:
+        return "/"
+    if not path.startswith("/") or "\0" in path:
+        raise error(f"{source} {path!r} must be an absolute path")
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
+def _parse_id(text: str, what: str) -> int:
+    if text.startswith("-") and text[1:].isdigit():
+        raise UsageError(f"{what} id {text} is negative")
+    if not (text.isascii() and text.isdigit()):
+        raise UsageError(f"{what} {text!r} is not numeric and was not resolved")
+    value = int(text)
+    if value > MAX_ID:
+        raise UsageError(f"{what} id {value} is out of range (0..{MAX_ID})")
+    return value
+
+
+def _set_user(process: Process, user: str, user_ids: tuple[int, int, list[int]] | None) -> None:
+    groups: list[int] = []
+    if user_ids is not None:
+        uid, gid, groups = user_ids
+        for value in (uid, gid, *groups):
+            if not 0 <= value <= MAX_ID:
+                raise UsageError(f"user {user!r}: id {value} is out of range (0..{MAX_ID})")
+    elif user:
+        name, colon, group = user.partition(":")
+        uid = _parse_id(name, "user")
+        gid = _parse_id(group, "group") if colon else 0
+    else:
+        uid, gid = 0, 0
+    process.user = User(uid=uid, gid=gid, additional_gids=list(groups) or None)
+    caps = process.capabilities
+    if uid != 0 and caps is not None:
+        caps.effective, caps.permitted = [], []
+
+
+def _resources(req: RunRequest, res: Resources) -> Resources:
+    if req.memory is not None:
+        if req.memory < 0:
+            raise UsageError(f"--memory {req.memory} is negative")
+        if req.memory > 0:  # 0 = unlimited, as in Docker
+            res.memory = Memory(limit=req.memory, swap=2 * req.memory)
+    if req.cpus is not None:
+        if req.cpus < 0:
+            raise UsageError(f"--cpus {req.cpus} is negative")
+        if req.cpus > 0:  # 0 = unlimited
+            quota = round(req.cpus * CPU_PERIOD)  # round: 0.29 * 100000 is 28999.99…
+            if quota < 1000:
+                raise UsageError(f"--cpus {req.cpus} is below the minimum of 0.01")
+            res.cpu = CPU(quota=quota, period=CPU_PERIOD)
+    limit = DEFAULT_PIDS_LIMIT if req.pids_limit is None else req.pids_limit
+    if limit < -1:
+        raise UsageError(f"--pids-limit {limit} is invalid (0 or -1 = unlimited)")
+    res.pids = Pids(limit=-1 if limit <= 0 else limit)
+    return res
