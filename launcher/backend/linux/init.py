@@ -82,6 +82,8 @@ def setup_child(plan: InitPlan, ch: Channel) -> None:
             flags &= ~sc.CLONE_NEWUSER
         if flags:
             sys.unshare(flags)
+        if flags & sc.CLONE_NEWNET:
+            sys.loopback_up()
         if plan.ns.needs_fork:
             pid = os.fork()
             if pid:

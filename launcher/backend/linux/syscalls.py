@@ -71,6 +71,9 @@ RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
 
 # Syscalls glibc has no wrapper for, by machine. Newer syscalls (>= 424) share
 # one number on every architecture.
@@ -109,6 +112,7 @@ if TYPE_CHECKING:
         def setrlimit(self, resource: int, soft: int, hard: int) -> None: ...
         def openat2(self, dirfd: int, path: str, flags: int, mode: int, resolve: int) -> int: ...
         def write_file(self, path: str, data: str) -> None: ...
+        def loopback_up(self) -> None: ...
 
 
 def _errno_error(op: str, target: str = "") -> OSError:
@@ -255,6 +259,25 @@ class LinuxSyscalls:
     def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
         if self._libc.syscall(SYS_PIDFD_SEND_SIGNAL, pidfd, sig, None, 0) != 0:
             raise _errno_error("pidfd_send_signal")
+
+    def loopback_up(self) -> None:
+        """Bring ``lo`` up in this (new) network namespace, as runc and Docker do.
+
+        An ioctl on a datagram socket made through libc: the ``socket`` module
+        costs ~9 ms to import and this runs on every container start."""
+        import fcntl
+
+        fd = int(self._libc.socket(2, 2 | os.O_CLOEXEC, 0))  # AF_INET, SOCK_DGRAM
+        if fd < 0:
+            raise _errno_error("socket")
+        try:
+            ifr = bytearray(b"lo".ljust(40, b"\0"))
+            fcntl.ioctl(fd, SIOCGIFFLAGS, ifr)
+            flags = int.from_bytes(ifr[16:18], "little") | IFF_UP
+            ifr[16:18] = flags.to_bytes(2, "little")
+            fcntl.ioctl(fd, SIOCSIFFLAGS, ifr)
+        finally:
+            os.close(fd)
 
     def write_file(self, path: str, data: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)

@@ -80,6 +80,9 @@ class RecordingSyscalls:
     def write_file(self, path: str, data: str) -> None:
         self._rec("write_file", path, data)
 
+    def loopback_up(self) -> None:
+        self._rec("loopback_up")
+
 
 import pytest  # noqa: E402
 
