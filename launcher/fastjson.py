@@ -52,6 +52,12 @@ def loads(text: str | bytes) -> Any:
         value, end = scan(text, i)
     except StopIteration as exc:
         raise JSONDecodeError(f"expecting a JSON value at char {exc.value}") from None
+    except Exception:
+        # The C scanner builds its error from json.decoder, which it cannot
+        # always import from inside a scan; the error path may pay for json.
+        import json
+
+        return json.loads(text)
     end = _skip_ws(text, end)
     if end != n:
         raise JSONDecodeError(f"extra data at char {end}")

@@ -145,34 +145,12 @@ def _page_size() -> int:
 
 def _mounted_under(path: str) -> bool:
     """Is anything mounted at or below ``path`` (in our mount namespace)?"""
+    from launcher.mountinfo import mounted_under
+
     try:
-        with open("/proc/self/mountinfo", "rb") as f:
-            lines = f.read().split(b"\n")
+        return mounted_under(path)
     except OSError:
         return os.path.ismount(path)
-    want = os.fsencode(os.path.realpath(path))
-    for line in lines:
-        fields = line.split(b" ")
-        if len(fields) > 4:
-            point = _unescape(fields[4])
-            if point == want or point.startswith(want + b"/"):
-                return True
-    return False
-
-
-def _unescape(field: bytes) -> bytes:
-    """mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    if b"\\" not in field:
-        return field
-    out, i = bytearray(), 0
-    while i < len(field):
-        if field[i] == 0x5C and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
-            out.append(int(field[i + 1 : i + 4], 8))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return bytes(out)
 
 
 def _stderr(message: str) -> None:

@@ -204,14 +204,23 @@ class _Applier:
             os.close(fd)
 
     def _copy(self, m: tarfile.TarInfo, tf: tarfile.TarFile, fd: int) -> None:
-        data = tf.extractfile(m)
-        if data is None:  # pragma: no cover - regular members always have data
-            raise _err(m.name, "no data")
-        with data:
-            while chunk := data.read(CHUNK):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
+        # What extractfile() would return, read straight from our Source: sparse
+        # members are refused (tarstream.Header), so a regular member's data is
+        # exactly `size` contiguous bytes at `offset_data`. Skipping extractfile's
+        # two wrapper objects per file saves ~25% on layers of small files.
+        src = tf.fileobj
+        if not isinstance(src, tarstream.Source):  # pragma: no cover - we always pass one
+            raise _err(m.name, "unexpected reader")
+        src.seek(m.offset_data)
+        left = m.size
+        while left > 0:
+            chunk = src.read(min(left, CHUNK))
+            if not chunk:
+                raise _err(m.name, "unexpected end of data")
+            left -= len(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
         self.stats.bytes += m.size
 
     def _dir(self, m: tarfile.TarInfo, parent: int, base: str, parts: list[str]) -> None:

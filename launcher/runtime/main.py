@@ -52,7 +52,14 @@ def run(argv: list[str]) -> int:
         values["systemd_cgroup"] = glob.values.get("systemd_cgroup")
         return _dispatch(name, values, glob)
     except LauncherError as err:
-        return _report(err, glob)
+        code = _report(err, glob)
+        from launcher.errors import ExecFailure
+
+        # `run` reports a process that could not be executed as the shell
+        # and Docker do: 127 not found, 126 not executable.
+        if isinstance(err, ExecFailure) and glob and glob.args[:1] == ["run"]:
+            return err.exit_code
+        return code
     except KeyboardInterrupt:
         return 130
 

@@ -17,16 +17,16 @@ def binds(layout: str, path: str, root: str = CGROUP_ROOT) -> list[tuple[str, st
     rel = path.strip("/")
     if layout == "v2":
         return [(os.path.join(root, rel), "")]
+    from launcher.mountinfo import entries
+
     out: list[tuple[str, str]] = []
-    try:
-        names = sorted(os.listdir(root))
-    except OSError:
-        return out
-    for name in names:
-        hier = os.path.join(root, name)
-        if os.path.islink(hier) or not os.path.isdir(hier):
-            continue
-        host_dir = os.path.join(hier, rel)
+    prefix = root.rstrip("/") + "/"
+    for m in entries():
+        name = m.mount_point[len(prefix):]
+        if m.fstype not in ("cgroup", "cgroup2") or not m.mount_point.startswith(prefix) \
+                or "/" in name:
+            continue  # only the hierarchies mounted directly under root
+        host_dir = os.path.join(m.mount_point, rel)
         if os.path.isdir(host_dir):
             out.append((host_dir, name))
-    return out
+    return sorted(out, key=lambda b: b[1])

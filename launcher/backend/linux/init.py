@@ -69,6 +69,10 @@ def setup_child(plan: InitPlan, ch: Channel) -> None:
     code = 1
     try:
         sys = plan.sys
+        assert plan.spec.process is not None
+        # Before any namespace change: a user namespace may lose the right to
+        # read the host's Python library, a mount namespace its path.
+        preload(plan.spec.process, plan.hooks_in_init)
         if plan.cgroup is not None:
             plan.cgroup.add(os.getpid(), v2=not plan.born_in_cgroup)  # type: ignore[attr-defined]
         namespaces.join_all(sys, plan.ns.joins)
@@ -114,7 +118,6 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
                                plan.ns.has("network"))
     ctx.premount = plan.premount
     root = rootfs.prepare(spec, sys, ctx) if plan.ns.has("mount") else None
-    preload(proc, plan.hooks_in_init)
     state = None
     if plan.hooks_in_init:
         ch.send("mounted", None)
@@ -156,7 +159,7 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
 def preload(proc: Process, hooks: bool) -> None:
     """Import now what the steps after pivot_root (or setns) will need: the
     host's Python library is out of reach from inside the container."""
-    names = ["launcher.spec.caps"]
+    names = ["launcher.spec.caps", "fcntl", "launcher.fsutil"]
     if proc.rlimits:
         names.append("resource")
     if proc.terminal:

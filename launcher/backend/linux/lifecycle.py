@@ -161,7 +161,7 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
         sys.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     parent_ch, child_ch = Channel.pair()
     child = init_mod.start_children(plan, parent_ch, child_ch)
-    undo.add("setup child", lambda: _reap(child))
+    undo.add("setup child", lambda: _try_reap(child))
     if plan.fifo_fd >= 0:
         os.close(plan.fifo_fd)
     if opts.console_fd >= 0:
@@ -186,7 +186,8 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
         parent_ch.send("continue", st.oci_state() | {"status": "created"})
     parent_ch.expect("ready")
     trace("init ready")
-    _reap(child)
+    if child != st.pid:  # without a pid namespace the setup child *is* init
+        _reap(child)
     if opts.pid_file:
         _write_pid_file(opts.pid_file, st.pid)
     undo.steps.clear()

@@ -95,6 +95,8 @@ def drop_privileges(sys: Syscalls, proc: Process) -> None:
             sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap_number(name))
     if proc.no_new_privileges:
         sys.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    umask = user.umask if user is not None and user.umask is not None else 0o022
+    os.umask(umask)
 
 
 def env_path(env: list[str] | None) -> str:

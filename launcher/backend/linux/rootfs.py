@@ -108,9 +108,13 @@ def prepare(spec: Spec, sys: Syscalls, ctx: RootfsContext) -> str:
     prop = (linux.rootfs_propagation if linux else None) or "rslave"
     flags = mountopts.PROPAGATION.get(prop, sc.MS_SLAVE | sc.MS_REC)
     try:
-        sys.mount(None, "/", None, flags | sc.MS_REC, None)
+        sys.mount(None, "/", None, flags, None)
         if ctx.premount is not None:
             ctx.premount()
+        # pivot_root refuses a shared new root or parent: make the mount that
+        # holds the rootfs private (only in our namespace); the requested
+        # propagation is applied to "/" after the pivot (finalize).
+        _parent_mount_private(sys, rootfs)
         sys.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC, None)
     except OSError as exc:
         raise _fail(f"preparing rootfs {rootfs}", exc) from exc
@@ -123,6 +127,14 @@ def prepare(spec: Spec, sys: Syscalls, ctx: RootfsContext) -> str:
     finally:
         os.close(root_fd)
     return rootfs
+
+
+def _parent_mount_private(sys: Syscalls, path: str) -> None:
+    from launcher.mountinfo import containing
+
+    m = containing(path)
+    if m is not None and any(x.startswith("shared:") for x in m.optional):
+        sys.mount(None, m.mount_point, None, sc.MS_PRIVATE, None)
 
 
 def _dev_is_ours(spec: Spec) -> bool:
@@ -359,8 +371,14 @@ def pivot(sys: Syscalls, rootfs: str) -> None:
 
 
 def finalize(spec: Spec, sys: Syscalls) -> None:
-    """After pivot: masked paths, read-only paths, and a read-only root."""
+    """After pivot: root propagation, masked and read-only paths, read-only root."""
     linux = spec.linux
+    prop = mountopts.PROPAGATION.get((linux.rootfs_propagation if linux else None) or "")
+    if prop and not prop & sc.MS_PRIVATE:
+        try:
+            sys.mount(None, "/", None, prop, None)
+        except OSError as exc:
+            raise _fail("setting the root's propagation", exc) from exc
     root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for path in (linux.readonly_paths if linux else None) or ():
