@@ -201,4 +201,9 @@ def _zstd_reader(raw: _Counted) -> Reader:
             "install the 'zstandard' Python package"
         ) from None
     dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
-    return dctx.stream_reader(raw, read_size=CHUNK, read_across_frames=True)  # type: ignore[no-any-return,unused-ignore]
+    reader = dctx.stream_reader(
+        raw,  # type: ignore[arg-type,unused-ignore]
+        read_size=CHUNK,
+        read_across_frames=True,
+    )
+    return reader  # type: ignore[no-any-return,unused-ignore]

@@ -45,10 +45,14 @@ def import_rootfs(
 ) -> Image:
     """Import a (plain, gzip or zstd) rootfs tarball as image ``ref``.
 
-    ``source`` is a path or a binary stream (stdin). ``created`` pins the
+    ``source`` is a path, ``-`` (stdin) or a binary stream. ``created`` pins the
     RFC 3339 creation time (reproducible images); default: now.
     """
     reference = parse(ref)
+    if source == "-":
+        import sys
+
+        return import_rootfs(store, sys.stdin.buffer, ref, created=created, limits=limits)
     if isinstance(source, str):
         try:
             with open(source, "rb") as f:

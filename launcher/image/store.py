@@ -24,7 +24,9 @@ import os
 
 from launcher import fastjson
 from launcher.errors import ImageError, NotFoundError, StateError
+from launcher.image import blobs
 from launcher.image import digest as dg
+from launcher.image.blobs import BlobWriter
 from launcher.image.reference import Reference, parse
 
 TYPE_CHECKING = False
@@ -104,67 +106,6 @@ class Image:
         return parse(self.record.reference, default_tag=False)
 
 
-class BlobWriter:
-    """Stream bytes into tmp/, verified before anything is committed."""
-
-    __slots__ = ("_fd", "_hasher", "_store", "_tmp", "expected", "expected_size")
-
-    def __init__(self, store: ImageStore, expected: str | None, expected_size: int | None) -> None:
-        self._store = store
-        self.expected = dg.validate(expected) if expected is not None else None
-        self.expected_size = expected_size
-        self._hasher = dg.Hasher()
-        self._tmp, self._fd = store._tmp_file("blob")
-
-    @property
-    def size(self) -> int:
-        return self._hasher.size
-
-    def write(self, data: bytes) -> None:
-        if self.expected_size is not None and self.size + len(data) > self.expected_size:
-            what = self.expected or "blob"
-            raise ImageError(f"{what}: more than the expected {self.expected_size} bytes")
-        self._hasher.update(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-
-    def commit(self) -> str:
-        """Verify, fsync and rename into blobs/; return the digest."""
-        got = self._hasher.digest()
-        if self.expected_size is not None and self.size != self.expected_size:
-            self.abort()
-            raise ImageError(f"blob {got}: {self.size} bytes, expected {self.expected_size}")
-        if self.expected is not None and got != self.expected:
-            self.abort()
-            raise ImageError(f"blob digest mismatch: got {got}, expected {self.expected}")
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
-        final = self._store.blob_path(got)
-        if os.path.exists(final):
-            os.unlink(self._tmp)  # already stored: content-addressed, identical
-        else:
-            os.rename(self._tmp, final)
-            _fsync_dir(self._store.paths.blobs)
-        self._tmp = ""
-        return got
-
-    def abort(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        if self._tmp:
-            _unlink_quiet(self._tmp)
-            self._tmp = ""
-
-    def __enter__(self) -> BlobWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.abort()
-
-
 class ImageStore:
     __slots__ = ("paths",)
 
@@ -200,7 +141,7 @@ class ImageStore:
 
     def blob_writer(self, expected: str | None = None, size: int | None = None) -> BlobWriter:
         self.ensure_dirs()
-        return BlobWriter(self, expected, size)
+        return BlobWriter(self.paths, expected, size)
 
     def put_blob(self, data: bytes, expected: str | None = None) -> str:
         with self.blob_writer(expected, len(data) if expected else None) as w:
@@ -228,7 +169,7 @@ class ImageStore:
     def commit_layer(self, tmp_dir: str, diff_id: str) -> str:
         """Make an unpacked tmp dir the layer ``diff_id`` (or drop it if present)."""
         final = self.layer_path(diff_id)
-        _syncfs(tmp_dir)
+        blobs.syncfs(tmp_dir)
         try:
             os.rename(tmp_dir, final)
         except OSError as exc:
@@ -237,7 +178,7 @@ class ImageStore:
                 raise ImageError(f"cannot store layer {diff_id}: {exc.strerror}") from None
             self.remove_tmp(tmp_dir)  # another unpack of the same layer won the race
         else:
-            _fsync_dir(self.paths.layers)
+            blobs.fsync_dir(self.paths.layers)
         return final
 
     def unpack_layer(
@@ -351,11 +292,6 @@ class ImageStore:
         k, v = matches[0]
         return _record(k, v, self.paths.images_index)
 
-    def _tmp_file(self, kind: str) -> tuple[str, int]:
-        path = os.path.join(self.paths.storage_tmp, f"{kind}-{os.getpid()}-{os.urandom(6).hex()}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        return path, os.open(path, flags, 0o600)
-
     def _read_index(self) -> dict[str, Any]:
         path = self.paths.images_index
         try:
@@ -386,7 +322,7 @@ class ImageStore:
             images = self._read_index()
             change(images)
             doc = {"version": INDEX_VERSION, "images": images}
-            tmp, fd = self._tmp_file("index")
+            tmp, fd = blobs.tmp_file(self.paths.storage_tmp, "index")
             try:
                 try:
                     os.write(fd, fastjson.dumps(doc, sort_keys=True).encode())
@@ -395,9 +331,9 @@ class ImageStore:
                     os.close(fd)
                 os.rename(tmp, path)
             except BaseException:
-                _unlink_quiet(tmp)
+                blobs.unlink_quiet(tmp)
                 raise
-            _fsync_dir(self.paths.storage)
+            blobs.fsync_dir(self.paths.storage)
         finally:
             os.close(lock)  # releases the flock
 
@@ -458,32 +394,3 @@ def _diff_ids(manifest: dict[str, Any], config: dict[str, Any]) -> list[str]:
     for layer in layers:
         dg.validate(layer.get("digest") if type(layer) is dict else None, "layer digest")
     return [dg.validate(d, "diff id") for d in ids]
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _syncfs(path: str) -> None:
-    """Flush a finished unpack before it is renamed into place (one syncfs,
-    not an fsync per file); os.sync where syncfs is unavailable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syncfs(fd) != 0:
-            os.sync()
-    except (OSError, AttributeError):
-        os.sync()
-    finally:
-        os.close(fd)
-
-
-def _unlink_quiet(path: str) -> None:
-    if os.path.lexists(path):
-        os.unlink(path)

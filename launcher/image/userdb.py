@@ -16,6 +16,11 @@ component with O_NOFOLLOW (a symlink anywhere on the way is refused), must be
 a regular file (checked on an O_PATH fd before any real open, so a FIFO or a
 device never blocks or gets opened), at most 4 MiB, and is parsed by hand.
 Numeric ids are unsigned 32-bit, 0..4294967294, never wrapped to 0.
+
+``*_in_layers`` read the files straight from the layer directories with
+overlay rules (top-most layer wins; a whiteout, an opaque directory or a
+non-directory on the way hides what lies below), for a host process that
+never sees the container's rootfs mount.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ from launcher.image import resolve
 MAX_FILE = 4 << 20
 MAX_ID = 2**32 - 2
 _OPATH = getattr(os, "O_PATH", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class ExecUser:
@@ -54,19 +64,35 @@ def resolve_user(rootfs: str, spec: str | None) -> tuple[int, int, list[int]]:
 
 
 def lookup_user(rootfs: str, spec: str | None) -> ExecUser:
+    """Resolve ``spec`` against the files of a mounted (or copied) rootfs."""
+    root = resolve.open_root(rootfs)
+    try:
+        return _lookup(spec, lambda parts: _read(root, parts, rootfs))
+    finally:
+        os.close(root)
+
+
+def resolve_user_in_layers(layer_dirs: list[str], spec: str | None) -> tuple[int, int, list[int]]:
+    """As :func:`resolve_user`, reading the files through the layer directories
+    (base first) as their overlay would show them: for a host process that
+    never sees the container's rootfs mount."""
+    u = lookup_user_in_layers(layer_dirs, spec)
+    return u.uid, u.gid, u.additional_gids
+
+
+def lookup_user_in_layers(layer_dirs: list[str], spec: str | None) -> ExecUser:
+    return _lookup(spec, lambda parts: _read_layers(layer_dirs, parts))
+
+
+def _lookup(spec: str | None, read: Callable[[list[str]], bytes | None]) -> ExecUser:
     user, _, group = (spec or "").partition(":")
     if spec and not user:
         raise UsageError(f"invalid user {spec!r}: empty user name")
     if ":" in group:
         raise UsageError(f"invalid user {spec!r}: too many ':'")
     uid_arg = _number(user, "uid") if user else None
-    root = resolve.open_root(rootfs)
-    try:
-        passwd = _read(root, ["etc", "passwd"], rootfs)
-        need_groups = bool(group) or passwd is not None
-        groups = _read(root, ["etc", "group"], rootfs) if need_groups else None
-    finally:
-        os.close(root)
+    passwd = read(["etc", "passwd"])
+    groups = read(["etc", "group"]) if group or passwd is not None else None
     entry = _find_passwd(passwd or b"", user, uid_arg)
     if entry is None and user and uid_arg is None:
         raise UsageError(f"unable to find user {user}: no matching entries in passwd file")
@@ -106,6 +132,11 @@ def _read(root: int, parts: list[str], rootfs: str) -> bytes | None:
         if exc.errno == errno.ELOOP:
             raise ImageError(f"{shown}: a symlink on the way; refusing to follow it") from None
         raise ImageError(f"cannot open {shown}: {exc.strerror}") from None
+    return _read_opath(pfd, shown)
+
+
+def _read_opath(pfd: int, shown: str) -> bytes:
+    """Read the regular file behind an O_PATH fd (closed here), size-capped."""
     try:
         st = os.fstat(pfd)
         if stat.S_ISLNK(st.st_mode):
@@ -127,6 +158,59 @@ def _read(root: int, parts: list[str], rootfs: str) -> bytes | None:
     if len(data) > MAX_FILE:
         raise ImageError(f"{shown} is larger than {MAX_FILE} bytes")
     return data
+
+
+def _read_layers(layer_dirs: list[str], parts: list[str]) -> bytes | None:
+    """The file as the overlay of ``layer_dirs`` (base first) shows it: the
+    top-most layer that has it, unless a whiteout or an opaque dir hides it."""
+    for layer in reversed(layer_dirs):
+        shown = os.path.join(layer, *parts)
+        root = resolve.open_root(layer)
+        try:
+            state, pfd = _probe_layer(root, parts, shown)
+        except OSError as exc:
+            raise ImageError(f"cannot open {shown}: {exc.strerror}") from None
+        finally:
+            os.close(root)
+        if pfd is not None:
+            return _read_opath(pfd, shown)
+        if state == "hidden":
+            return None
+    return None
+
+
+def _probe_layer(root: int, parts: list[str], shown: str) -> tuple[str, int | None]:
+    """("found", O_PATH fd) | ("hidden", None) | ("absent", None) in one layer."""
+    fd = os.dup(root)
+    opaque = False
+    try:
+        for i, comp in enumerate(parts):
+            try:
+                st = os.stat(comp, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return ("hidden" if opaque else "absent"), None
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return "hidden", None  # overlay whiteout
+            if i == len(parts) - 1:
+                return "found", os.open(comp, _OPATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            if stat.S_ISLNK(st.st_mode):
+                raise ImageError(f"{shown}: a symlink on the way; refusing to follow it")
+            if not stat.S_ISDIR(st.st_mode):
+                return "hidden", None  # a file here hides lower directories
+            sub = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+            opaque = opaque or _xattr(fd, "trusted.overlay.opaque") == b"y"
+        return "absent", None
+    finally:
+        os.close(fd)
+
+
+def _xattr(fd: int, name: str) -> bytes | None:
+    try:
+        return os.getxattr(fd, name)
+    except OSError:
+        return None
 
 
 def _lines(data: bytes) -> list[list[str]]:

@@ -87,8 +87,7 @@ def check_root(spec: Spec, ctx: Context) -> Iterator[str]:
 def check_process(spec: Spec, ctx: Context) -> Iterator[str]:
     p = spec.process
     if p is None:
-        yield "process: required"
-        return
+        return  # allowed at create; `start` then fails (runtime-spec, runtime.md#start)
     if not p.args:
         yield "process.args: at least one argument is required"
     if p.cwd is None:
@@ -230,8 +229,8 @@ def _id_mapping_problems(where: str, mappings: list[IDMapping] | None) -> Iterat
 
 def check_uts(spec: Spec, ctx: Context) -> Iterator[str]:
     for key, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
-        if value and not ctx.new("uts"):
-            yield f"{key}: setting it needs a new UTS namespace"
+        if value and "uts" not in ctx.namespaces:
+            yield f"{key}: setting it needs its own UTS namespace (a new or a joined one)"
         if value and (len(value) > 64 or "/" in value or "\0" in value):
             yield f"{key}: {value!r} is not a valid name"
 

@@ -93,9 +93,11 @@ class NativeBackend:
         user_ids = None
         user = req.user or image.config.user or ""
         if user and not all(p.isdigit() for p in user.split(":", 1)):
-            from launcher.image.userdb import resolve_user
+            # The overlay is mounted later, inside the container: read the
+            # layers themselves (top-most wins, whiteouts honoured).
+            from launcher.image.userdb import resolve_user_in_layers
 
-            user_ids = resolve_user(rootfs, user)
+            user_ids = resolve_user_in_layers(image.layer_dirs, user)
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         return build_spec(req, image.config, container_id=cid, rootfs=rootfs,
                           host_nofile_hard=hard, user_ids=user_ids)

@@ -45,7 +45,7 @@ class InitPlan:
         self.cgroup: object | None = None  # a CgroupManager; the child joins it
         self.cgroup_binds: list[tuple[str, str]] = []
         self.console_fd = -1  # a unix socket to send the pty master to
-        self.fifo_fd = -1  # O_PATH fd of exec.fifo: the create/start gate
+        self.fifo_fd = -1  # O_PATH fd of the state dir holding exec.fifo (the start gate)
         self.hooks_in_init = False  # any create-time hooks: sync with the parent
         self.preserve_fds = 0
         self.stdin_null = False
@@ -69,7 +69,6 @@ def setup_child(plan: InitPlan, ch: Channel) -> None:
     code = 1
     try:
         sys = plan.sys
-        assert plan.spec.process is not None
         # Before any namespace change: a user namespace may lose the right to
         # read the host's Python library, a mount namespace its path.
         preload(plan.spec.process, plan.hooks_in_init)
@@ -107,8 +106,7 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
     """Container pid 1 up to exec; raises on failure (setup_child reports it)."""
     sys = plan.sys
     spec = plan.spec
-    proc = spec.process
-    assert proc is not None
+    proc = spec.process or _idle_process()
     os.setsid()
     if plan.stdin_null:
         null = os.open("/dev/null", os.O_RDONLY)
@@ -132,6 +130,8 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
         sys.setdomainname(spec.domainname)
     if root is not None:
         rootfs.pivot(sys, root)
+    else:  # no mount namespace: pivot_root is impossible, chroot is what is left
+        _chroot(rootfs.root_path(spec, plan.bundle))
     _sysctls(sys, spec)
     if root is not None:
         rootfs.finalize(spec, sys)
@@ -156,13 +156,30 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
     _exec(plan, ch, path)
 
 
-def preload(proc: Process, hooks: bool) -> None:
+def _idle_process() -> Process:
+    """Stands in when the config has no process: init waits, start refuses."""
+    from launcher.spec.model import Process
+
+    return Process.from_json({"args": [], "cwd": "/"})
+
+
+def _chroot(path: str) -> None:
+    from launcher.errors import RuntimeFailure
+
+    try:
+        os.chroot(path)
+        os.chdir("/")
+    except OSError as exc:
+        raise RuntimeFailure(f"chroot to {path}: {exc.strerror}") from exc
+
+
+def preload(proc: Process | None, hooks: bool) -> None:
     """Import now what the steps after pivot_root (or setns) will need: the
     host's Python library is out of reach from inside the container."""
     names = ["launcher.spec.caps", "fcntl", "launcher.fsutil"]
-    if proc.rlimits:
+    if proc is not None and proc.rlimits:
         names.append("resource")
-    if proc.terminal:
+    if proc is not None and proc.terminal:
         names += ["fcntl", "socket", "struct", "launcher.backend.linux.console"]
     if hooks:
         names += ["subprocess", "launcher.backend.linux.hooks"]
@@ -188,8 +205,11 @@ def _sysctls(sys: Syscalls, spec: Spec) -> None:
 def _wait_gate(plan: InitPlan, ch: Channel) -> None:
     """Block until ``start``: the exec fifo (create/start) or the parent's word (run)."""
     if plan.fifo_fd >= 0:
-        # Reopen through /proc: the fifo lives in the host's state dir, unreachable by path.
-        fd = os.open(f"/proc/self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        # Through the state dir's fd: the fifo is in the host's state dir, out of
+        # reach by path after pivot_root/chroot (and /proc may not be mounted).
+        from launcher.paths import EXEC_FIFO
+
+        fd = os.open(EXEC_FIFO, os.O_WRONLY | os.O_CLOEXEC, dir_fd=plan.fifo_fd)
         os.write(fd, b"0")
         os.close(fd)
         os.close(plan.fifo_fd)
@@ -199,7 +219,10 @@ def _wait_gate(plan: InitPlan, ch: Channel) -> None:
 
 def _exec(plan: InitPlan, ch: Channel, path: str) -> None:
     proc = plan.spec.process
-    assert proc is not None
+    if proc is None or not proc.args:
+        from launcher.errors import RuntimeFailure
+
+        raise RuntimeFailure("the container's config has no process to start")
     keep = (*range(3, 3 + plan.preserve_fds), ch.wfd)
     process.close_fds(keep)
     env = list(proc.env or [])

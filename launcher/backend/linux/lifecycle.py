@@ -154,7 +154,7 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     if opts.gate == "fifo":
         fifo = os.path.join(directory, EXEC_FIFO)
         os.mkfifo(fifo, 0o622)
-        plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        plan.fifo_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     if opts.subreaper:
         from launcher.backend.linux import syscalls as sc
 
@@ -183,7 +183,7 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     if plan.hooks_in_init:
         parent_ch.expect("mounted")
         _run_parent_hooks(spec, st)
-        parent_ch.send("continue", st.oci_state() | {"status": "created"})
+        parent_ch.send("continue", st.oci_state() | {"status": "created", "pid": st.pid})
     parent_ch.expect("ready")
     trace("init ready")
     if child != st.pid:  # without a pid namespace the setup child *is* init
@@ -212,7 +212,8 @@ def _run_parent_hooks(spec: Spec, st: ContainerState) -> None:
         return
     from launcher.backend.linux.hooks import run_hooks
 
-    state = st.oci_state() | {"status": "creating", "pid": st.pid}
+    # The hooks see the container as the spec describes it once create is done.
+    state = st.oci_state() | {"status": "created", "pid": st.pid}
     run_hooks(hooks.prestart, state, "prestart")
     run_hooks(hooks.create_runtime, state, "createRuntime")
 
@@ -293,6 +294,9 @@ def start(root: str, cid: str) -> ContainerState:
     if status != "created":
         raise ConflictError(f"cannot start container {cid} in state {status!r}: "
                             "only a created container can be started")
+    if not st.spec.get("process"):
+        _kill_and_wait(st.pid, st.pid_start)
+        raise ConflictError(f"cannot start container {cid}: its config has no process")
     fifo = os.path.join(st.dir, EXEC_FIFO)
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
@@ -315,7 +319,8 @@ def _poststart(st: ContainerState) -> None:
         from launcher.backend.linux.hooks import run_hooks
         from launcher.spec.model import Hooks
 
-        for w in run_hooks(Hooks.from_json(hooks).poststart, st.oci_state(), "poststart"):
+        state = st.oci_state() | {"status": "running", "pid": st.pid}
+        for w in run_hooks(Hooks.from_json(hooks).poststart, state, "poststart"):
             _warn(w)
 
 
@@ -390,7 +395,7 @@ def delete(root: str, cid: str, force: bool) -> None:
         _rmtree(os.path.join(root, cid))
         return
     status = st.status()
-    if status in ("running", "paused") and not force:
+    if status != "stopped" and not force:
         raise ConflictError(f"cannot delete container {cid} that is {status}: "
                             "stop it first or use --force")
     cg = None

@@ -105,8 +105,11 @@ def prepare(spec: Spec, sys: Syscalls, ctx: RootfsContext) -> str:
     """Steps 1-3. Returns the absolute rootfs path (a mount point now)."""
     linux = spec.linux
     rootfs = root_path(spec, ctx.bundle)
-    prop = (linux.rootfs_propagation if linux else None) or "rslave"
-    flags = mountopts.PROPAGATION.get(prop, sc.MS_SLAVE | sc.MS_REC)
+    # "/" becomes a slave first, whatever was asked: shared or unbindable now
+    # would leak our mounts to the host or forbid the rootfs bind below. The
+    # requested propagation is applied after pivot_root (finalize), as runc does.
+    prop = mountopts.PROPAGATION.get((linux.rootfs_propagation if linux else None) or "", 0)
+    flags = prop if prop & sc.MS_PRIVATE else sc.MS_SLAVE | sc.MS_REC
     try:
         sys.mount(None, "/", None, flags, None)
         if ctx.premount is not None:

@@ -135,3 +135,14 @@ def test_rfc3339() -> None:
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
     assert rfc3339(1_700_000_000.9) == "2023-11-14T22:13:20Z"
     assert json.dumps(rfc3339(1))  # a plain str
+
+
+def test_import_from_stdin(store: ImageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    class Stdin:
+        buffer = io.BytesIO(rootfs_tar().gz())
+
+    monkeypatch.setattr(sys, "stdin", Stdin)
+    image = import_rootfs(store, "-", "from-stdin")
+    assert image.manifest["layers"][0]["mediaType"].endswith("tar+gzip")

@@ -83,7 +83,8 @@ def test_check_pax_rejects(buf: bytes) -> None:
 
 
 def parse_all(data: bytes) -> list[tarfile.TarInfo]:
-    tf = tarfile.TarFile(fileobj=ts.Source(io.BytesIO(data)), mode="r", tarinfo=ts.Header)
+    src = ts.Source(io.BytesIO(data))
+    tf = tarfile.TarFile(fileobj=src, mode="r", tarinfo=ts.Header)  # type: ignore[arg-type]
     out = []
     while (m := tf.next()) is not None:
         out.append(m)

@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from launcher.errors import ImageError, UsageError
-from launcher.image.userdb import lookup_user, resolve_user
+from launcher.image.userdb import (
+    lookup_user,
+    lookup_user_in_layers,
+    resolve_user,
+    resolve_user_in_layers,
+)
 
 PASSWD = """\
 # comment
@@ -140,3 +145,45 @@ def test_huge_refused(rootfs: Path) -> None:
         f.truncate(5 << 20)  # sparse: cheap
     with pytest.raises(ImageError, match="larger than"):
         resolve_user(str(rootfs), "alice")
+
+
+def layer(base: Path, name: str, files: dict[str, str]) -> str:
+    d = base / name
+    d.mkdir()
+    for rel, text in files.items():
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text(text)
+    return str(d)
+
+
+def test_layers_top_most_wins(tmp_path: Path) -> None:
+    base = layer(tmp_path, "l0", {"etc/passwd": PASSWD, "etc/group": GROUP})
+    mid = layer(tmp_path, "l1", {"etc/hostname": "x"})  # etc without passwd: look below
+    top = layer(tmp_path, "l2", {"etc/passwd": "carol:x:7:8::/c:/bin/sh\n"})
+    assert resolve_user_in_layers([base, mid, top], "carol") == (7, 8, [])
+    assert resolve_user_in_layers([base, mid], "alice") == (1000, 1000, [10, 29])
+    with pytest.raises(UsageError, match="unable to find user alice"):
+        resolve_user_in_layers([base, mid, top], "alice")
+    assert lookup_user_in_layers([base, mid, top], "carol").home == "/c"
+
+
+def test_layers_file_hides_directory_below(tmp_path: Path) -> None:
+    base = layer(tmp_path, "l0", {"etc/passwd": PASSWD})
+    top = layer(tmp_path, "l1", {"etc": "not a directory"})
+    assert resolve_user_in_layers([base, top], "12") == (12, 0, [])
+    with pytest.raises(UsageError, match="unable to find user alice"):
+        resolve_user_in_layers([base, top], "alice")
+
+
+def test_layers_symlink_refused(tmp_path: Path) -> None:
+    base = layer(tmp_path, "l0", {"etc/passwd": PASSWD})
+    top = tmp_path / "l1"
+    top.mkdir()
+    (top / "etc").symlink_to("/etc")
+    with pytest.raises(ImageError, match="symlink"):
+        resolve_user_in_layers([base, str(top)], "alice")
+    (top / "etc").unlink()
+    (top / "etc").mkdir()
+    (top / "etc" / "passwd").symlink_to("/etc/passwd")
+    with pytest.raises(ImageError, match="symlink"):
+        resolve_user_in_layers([base, str(top)], "alice")
