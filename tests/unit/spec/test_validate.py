@@ -308,4 +308,3 @@ def test_process_may_be_absent_and_a_joined_uts_namespace_allows_a_hostname() ->
                            "hostname": "h", "linux": {"namespaces": [
                                {"type": "uts", "path": "/proc/1/ns/uts"}]}})
     assert v.problems(spec) == []
-    assert "root.path: required" in found
