@@ -517,7 +517,7 @@ def dump_spec(spec: Spec, path: str, mode: int = 0o600) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        try:  # noqa: SIM105 - contextlib would cost an import on the start path
+        try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass

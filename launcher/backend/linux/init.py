@@ -33,9 +33,21 @@ if TYPE_CHECKING:
 class InitPlan:
     """Everything init needs, handed over in memory across fork."""
 
-    __slots__ = ("born_in_cgroup", "bundle", "cgroup", "cgroup_binds", "console_fd", "fifo_fd",
-                 "hooks_in_init", "premount",
-                 "ns", "preserve_fds", "spec", "stdin_null", "sys")
+    __slots__ = (
+        "born_in_cgroup",
+        "bundle",
+        "cgroup",
+        "cgroup_binds",
+        "console_fd",
+        "fifo_fd",
+        "hooks_in_init",
+        "ns",
+        "premount",
+        "preserve_fds",
+        "spec",
+        "stdin_null",
+        "sys",
+    )
 
     def __init__(self, spec: Spec, bundle: str, sys: Syscalls) -> None:
         self.spec = spec

@@ -264,7 +264,7 @@ def wait_until(check: Callable[[], bool], seconds: float = WAIT_SECONDS) -> bool
 def kill_all(d: CgroupDir) -> None:
     """SIGKILL every task left in ``d`` and below (gone ones are fine)."""
     for pid in d.tree_pids():
-        try:  # noqa: SIM105 - contextlib costs an import on the start path
+        try:
             os.kill(pid, SIGKILL)
         except ProcessLookupError:
             pass
@@ -306,7 +306,7 @@ def remove_created(dirs: Sequence[CgroupDir]) -> None:
     ENOTEMPTY) and then the dir rightly stays.
     """
     for d in sorted(dirs, key=lambda x: x.rel.count("/"), reverse=True):
-        try:  # noqa: SIM105 - contextlib costs an import on the start path
+        try:
             d.fs.rmdir(d.rel)
         except OSError:
             pass

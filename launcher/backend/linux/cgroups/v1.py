@@ -289,7 +289,7 @@ class V1Manager:
         if mount is not None:
             freezer = self.dirs[mount]
             if freezer.read("freezer.state") not in (None, "THAWED"):
-                try:  # noqa: SIM105 - contextlib costs an import on the start path
+                try:
                     freezer.fs.write(freezer.file("freezer.state"), "THAWED")
                 except OSError:
                     pass

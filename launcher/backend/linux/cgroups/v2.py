@@ -256,7 +256,7 @@ class V2Manager:
 def _kill(d: CgroupDir) -> None:
     # cgroup.kill (Linux 5.14+) also catches tasks forking while we read pids.
     if d.has("cgroup.kill"):
-        try:  # noqa: SIM105 - contextlib costs an import on the start path
+        try:
             d.fs.write(d.file("cgroup.kill"), "1")
         except OSError:
             pass
@@ -276,7 +276,7 @@ def _enable_controllers(d: CgroupDir) -> None:
         d.fs.write(d.file("cgroup.subtree_control"), " ".join("+" + c for c in missing))
     except OSError:
         for c in missing:
-            try:  # noqa: SIM105 - contextlib costs an import on the start path
+            try:
                 d.fs.write(d.file("cgroup.subtree_control"), "+" + c)
             except OSError:
                 pass
