@@ -126,9 +126,8 @@ def run(args: argparse.Namespace, base: str) -> None:
     results: dict[str, list[float]] = {k: [] for k in
                                        ("launcher run", "launcher-runtime run", "runc run",
                                         "crun run", "podman run")}
-    n = 0
     for i in range(args.runs):
-        n += 1
+        n = i + 1
         results["launcher run"].append(timed(
             [LAUNCHER, "--root", lroot, "run", "--rm", "--network", "none", "busybox",
              "/bin/true"]))
@@ -174,7 +173,7 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], trace: str
         f"# Container start-to-exit, /bin/true ({time.strftime('%Y-%m-%d %H:%M')}, "
         f"{os.cpu_count()} CPUs)",
         "",
-        "| command | runs | median ms | p90 ms | × runc |",
+        "| command | runs | median ms | p90 ms | vs runc |",
         "| --- | --- | --- | --- | --- |",
     ]
     lines += [summary(k, v, base) for k, v in results.items() if v and all(v)]

@@ -25,8 +25,8 @@ fi
 
 failed=()
 
-say "ruff check launcher"
-"$PY" -m ruff check launcher || failed+=(ruff)
+say "ruff check launcher tests bench"
+"$PY" -m ruff check launcher tests bench || failed+=(ruff)
 
 say "mypy launcher (strict, configured in pyproject.toml)"
 "$PY" -m mypy launcher || failed+=(mypy)
