@@ -125,8 +125,27 @@ install_launcher() {
     printf '%s\n' "$stamp" >"$stamp_file"
 }
 
+lean_entry_points() {
+    # pip's console-script wrappers start with `import re` (~8 ms, via enum)
+    # only to strip a Windows ".exe" suffix. On Linux the hot commands
+    # (`launcher run`, every `launcher-runtime` call) get the same entry point
+    # without it. Idempotent; re-done after each install.
+    local name module
+    for name in launcher launcher-runtime; do
+        case $name in
+            launcher) module=launcher.cli.main ;;
+            *) module=launcher.runtime.main ;;
+        esac
+        printf '#!%s\nimport sys\nfrom %s import main\nsys.exit(main())\n' \
+            "$VENV/bin/python3" "$module" >"$VENV/bin/$name.tmp"
+        chmod 755 "$VENV/bin/$name.tmp"
+        mv "$VENV/bin/$name.tmp" "$VENV/bin/$name"
+    done
+}
+
 install_packages
 make_venv
 install_launcher
+lean_entry_points
 "$VENV/bin/python" -c 'import launcher' || die "launcher does not import from $VENV"
 say "setup done: $VENV/bin/launcher"

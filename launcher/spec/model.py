@@ -501,8 +501,11 @@ def load_spec(path: str) -> Spec:
         raise ConfigError([f"{path}: {p}" for p in exc.problems]) from None
 
 
-def dump_spec(spec: Spec, path: str, mode: int = 0o600) -> None:
-    """Write ``spec`` to ``path`` atomically: temp file, fsync, rename, fsync dir."""
+def dump_spec(spec: Spec, path: str, mode: int = 0o600, durable: bool = True) -> None:
+    """Write ``spec`` to ``path`` atomically: temp file, fsync, rename, fsync dir.
+
+    ``durable=False`` skips the fsyncs (still atomic): for files that describe
+    something a reboot ends anyway, such as a running container's bundle."""
     data = fastjson.dumps(spec.to_json()).encode()
     directory = os.path.dirname(path) or "."
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -512,7 +515,8 @@ def dump_spec(spec: Spec, path: str, mode: int = 0o600) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -522,6 +526,8 @@ def dump_spec(spec: Spec, path: str, mode: int = 0o600) -> None:
         except FileNotFoundError:
             pass
         raise
+    if not durable:
+        return
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(dfd)

@@ -77,7 +77,7 @@ class NativeBackend:
         os.mkdir(rootfs, 0o700)
         undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))
         spec = self._spec(req, image, cid, rootfs)
-        dump_spec(spec, os.path.join(bundle, "config.json"))
+        dump_spec(spec, os.path.join(bundle, "config.json"), durable=False)
         mark("spec")
 
         def premount() -> None:  # runs in container init, in its own mount namespace

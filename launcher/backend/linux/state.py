@@ -55,13 +55,15 @@ class ContainerState:
         return {k: getattr(self, k) for k in self.__slots__ if k not in ("dir",)}
 
     def save(self) -> None:
-        """Atomic: temp + fsync + rename, mode 0600."""
+        """Atomic (temp + rename), mode 0600. No fsync: the state describes
+        processes, and a crash that could lose the write ends them too; after
+        a reboot the status is re-derived from reality anyway (pid + start
+        time), so durability buys nothing here and costs ms on every start."""
         path = os.path.join(self.dir, STATE_FILE)
         tmp = path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, fastjson.dumps(self.to_json()).encode())
-            os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, path)
