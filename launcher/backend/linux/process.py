@@ -89,10 +89,16 @@ def drop_privileges(sys: Syscalls, proc: Process) -> None:
     if caps is not None:
         sys.capset(cap_mask(caps.effective), cap_mask(caps.permitted), cap_mask(caps.inheritable))
         sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
-        for name in caps.ambient or ():
-            from launcher.spec.caps import cap_number
+        from launcher.spec.caps import cap_number
 
-            sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap_number(name))
+        # The kernel only lets a capability into the ambient set when it is
+        # both permitted and inheritable; `runc spec` lists ambient caps with
+        # no inheritable set, and runc (like us) leaves such ones out.
+        allowed = cap_mask(caps.permitted) & cap_mask(caps.inheritable)
+        for name in caps.ambient or ():
+            n = cap_number(name)
+            if allowed & (1 << n):
+                sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
     if proc.no_new_privileges:
         sys.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     umask = user.umask if user is not None and user.umask is not None else 0o022

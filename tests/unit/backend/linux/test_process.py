@@ -19,7 +19,7 @@ def _proc(**kw: object) -> Process:
 def test_drop_privileges_order_and_masks(rec) -> None:  # type: ignore[no-untyped-def]
     caps = ["CAP_KILL", "CAP_CHOWN"]
     p = _proc(capabilities={"bounding": caps, "effective": ["CAP_KILL"], "permitted": caps,
-                            "inheritable": [], "ambient": ["CAP_KILL"]},
+                            "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]},
               noNewPrivileges=True)
     process.drop_privileges(rec, p)
     names = rec.names()
@@ -31,13 +31,21 @@ def test_drop_privileges_order_and_masks(rec) -> None:  # type: ignore[no-untype
     assert ("setgroups", ([5, 6],)) in rec.calls
     assert names.index("setgroups") < names.index("setresgid") < names.index("setresuid")
     kill, chown = 1 << cap_number("CAP_KILL"), 1 << cap_number("CAP_CHOWN")
-    assert ("capset", (kill, kill | chown, 0)) in rec.calls
+    assert ("capset", (kill, kill | chown, kill)) in rec.calls
     assert ("prctl", (sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap_number("CAP_KILL"))) \
         in rec.calls
     assert rec.calls[-1] == ("prctl", (sc.PR_SET_NO_NEW_PRIVS, 1, 0))
     # keepcaps spans the identity change only
     keep = [i for i, c in enumerate(rec.calls) if c[0] == "prctl" and c[1][0] == sc.PR_SET_KEEPCAPS]
     assert keep[0] < names.index("setresuid") < keep[1]
+
+
+def test_ambient_needs_inheritable(rec) -> None:  # type: ignore[no-untyped-def]
+    p = _proc(capabilities={"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+                            "effective": ["CAP_KILL"], "ambient": ["CAP_KILL"]})
+    process.drop_privileges(rec, p)
+    assert not any(c[0] == "prctl" and c[1][:2] == (sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE)
+                   for c in rec.calls)
 
 
 def test_no_capabilities_key_leaves_sets_alone(rec) -> None:  # type: ignore[no-untyped-def]
