@@ -135,7 +135,7 @@ def run(args: argparse.Namespace, base: str) -> None:
             [RUNTIME, "--root", os.path.join(base, "rt"), "run", "-b", bundle, f"l{n}"]))
         if have["runc"]:
             results["runc run"].append(timed(
-                ["runc", "--root", os.path.join(base, "runc"), "run", "-b", bundle, f"r{n}"]))
+                [have["runc"], "--root", os.path.join(base, "runc"), "run", "-b", bundle, f"r{n}"]))
         if crun is not None:
             assert crun.stdin and crun.stdout
             crun.stdin.write(f"/usr/bin/crun --root {base}/crun run -b {bundle} c{n}\n")
@@ -146,7 +146,10 @@ def run(args: argparse.Namespace, base: str) -> None:
             results["crun run"].append(float(secs))
         if have["podman"] and i < args.podman_runs:
             results["podman run"].append(timed(
-                [have["podman"], "run", "--rm", "--network", "none", "--ulimit",
+                # podman's default OCI runtime here is crun, which refuses the
+                # hybrid cgroup layout: podman drives runc instead.
+                [have["podman"], "--runtime", have["runc"] or "runc", "run", "--rm",
+                 "--network", "none", "--ulimit",
                  "nofile=1024:1024", "--ulimit", "nproc=4096:4096", "localhost/launcher-bench",
                  "/bin/true"]) if _podman_image(tar) else 0.0)
     if crun is not None:

@@ -39,7 +39,12 @@ _COMPLETE_ENV = "_LAUNCHER_COMPLETE"  # set by the shell completion scripts type
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    sys.exit(run_cli(sys.argv[1:] if argv is None else list(argv)))
+    code = run_cli(sys.argv[1:] if argv is None else list(argv))
+    if argv is None:  # the real command line: no caller needs a clean interpreter
+        from launcher._exit import fast_exit
+
+        fast_exit(code)
+    sys.exit(code)
 
 
 def run_cli(argv: list[str]) -> int:

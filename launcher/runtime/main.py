@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    sys.exit(run(sys.argv[1:] if argv is None else argv))
+    code = run(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the real command line: no caller needs a clean interpreter
+        from launcher._exit import fast_exit
+
+        fast_exit(code)
+    sys.exit(code)
 
 
 def run(argv: list[str]) -> int:
