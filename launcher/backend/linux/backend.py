@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from launcher.backend.linux.forward import forward_signals
     from launcher.image.store import Image, ImageStore
     from launcher.paths import Paths
     from launcher.spec.model import Spec
@@ -49,6 +50,7 @@ class NativeBackend:
         return ensure_default_image(store)
 
     def run(self, req: RunRequest, mark: Callable[[str], None]) -> int:
+        from launcher.backend.linux.forward import forward_signals
         from launcher.backend.linux.syscalls import real
         from launcher.image.store import ImageStore
 
@@ -57,13 +59,16 @@ class NativeBackend:
         mark("image")
         cid = os.urandom(32).hex()
         undo = Undo()
-        try:
-            return self._run(req, image, cid, real(), undo, mark)
-        finally:
-            undo.rollback()
+        # From here every signal either stops the run cleanly (before the
+        # container exists) or goes to the container (once it does).
+        with forward_signals(None) as fwd:
+            try:
+                return self._run(req, image, cid, real(), undo, mark, fwd)
+            finally:
+                undo.rollback()
 
     def _run(self, req: RunRequest, image: Image, cid: str, sys: Any, undo: Undo,
-             mark: Callable[[str], None]) -> int:
+             mark: Callable[[str], None], fwd: forward_signals) -> int:
         from launcher.backend.linux import layout
         from launcher.image.rootfs import prepare_rootfs, release_rootfs
         from launcher.spec.model import dump_spec
@@ -83,7 +88,7 @@ class NativeBackend:
         def premount() -> None:  # runs in container init, in its own mount namespace
             prepare_rootfs(image.layer_dirs, bundle, sys.mount)
 
-        return self._start(req, cid, bundle, spec, sys, undo, mark, premount)
+        return self._start(req, cid, bundle, spec, sys, undo, mark, premount, fwd)
 
     def _spec(self, req: RunRequest, image: Image, cid: str, rootfs: str) -> Spec:
         import resource
@@ -103,9 +108,8 @@ class NativeBackend:
                           host_nofile_hard=hard, user_ids=user_ids)
 
     def _start(self, req: RunRequest, cid: str, bundle: str, spec: Spec, sys: Any,
-               undo: Undo, mark: Callable[[str], None], premount: Callable[[], None]) -> int:
-        from launcher.backend.linux.forward import forward_signals
-
+               undo: Undo, mark: Callable[[str], None], premount: Callable[[], None],
+               fwd: forward_signals) -> int:
         opts = lifecycle.CreateOptions()
         opts.gate = "pipe"
         opts.subreaper = True
@@ -119,18 +123,20 @@ class NativeBackend:
 
             mine, opts.console_fd = console_pair()
         root = self.runtime_root
-        created = lifecycle.create(root, cid, bundle, sys, opts, spec)
+        # Registered first: delete --force of a container that never came to be
+        # is a no-op, and a signal between the two lines must not leak it.
         undo.add("container", lambda: lifecycle.delete(root, cid, force=True))
+        created = lifecycle.create(root, cid, bundle, sys, opts, spec)
         lifecycle.release_after_exec(created)
         mark("started")
         pid = created.state.pid
+        fwd.target = pid
         if req.tty:
             from launcher.backend.linux.ttyproxy import proxy
 
             code = proxy(mine, pid, req.interactive)
         else:
-            with forward_signals(pid):
-                code = lifecycle.wait_exit(pid)
+            code = lifecycle.wait_exit(pid)
         mark("exited")
         return code
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
 FORWARDED = (1, 2, 3, 10, 12, 15, 28)  # HUP INT QUIT USR1 USR2 TERM WINCH
+WINCH = 28
 
 
 class forward_signals:  # used like a function: ``with forward_signals(pid):``
@@ -31,6 +32,10 @@ class forward_signals:  # used like a function: ``with forward_signals(pid):``
                 os.kill(self.target, signum)
             except ProcessLookupError:
                 pass
+        elif signum != WINCH:
+            # No container process yet: stop here, and let the callers' undo
+            # steps remove what was made so far (a plain SIGTERM would not).
+            raise KeyboardInterrupt
 
     def __enter__(self) -> forward_signals:
         for sig in FORWARDED:

@@ -119,10 +119,6 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
     spec = plan.spec
     proc = spec.process or _idle_process()
     os.setsid()
-    if plan.stdin_null:
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
     ctx = rootfs.RootfsContext(plan.bundle, plan.cgroup_binds, plan.ns.has("user"),
                                plan.ns.has("network"))
     ctx.premount = plan.premount
@@ -153,9 +149,12 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
         setup_terminal(sys, plan.console_fd, proc)
     elif plan.console_fd >= 0:
         os.close(plan.console_fd)
+    if plan.stdin_null and not proc.terminal:
+        _stdin_null()
     process.set_oom_score_adj(sys, proc)
     process.set_rlimits(sys, proc)
     path = process.find_executable(proc.args[0], proc.env) if proc.args else ""
+    _make_cwd(sys, proc.cwd or "/")
     _chdir(proc.cwd or "/")
     ch.send("ready", None)
     _wait_gate(plan, ch)
@@ -188,7 +187,7 @@ def _chroot(path: str) -> None:
 def preload(proc: Process | None, hooks: bool) -> None:
     """Import now what the steps after pivot_root (or setns) will need: the
     host's Python library is out of reach from inside the container."""
-    names = ["launcher.spec.caps", "fcntl", "launcher.fsutil"]
+    names = ["launcher.spec.caps", "fcntl", "launcher.fsutil", "launcher.backend.linux.fsroot"]
     if proc is not None and proc.rlimits:
         names.append("resource")
     if proc is not None and proc.terminal:
@@ -210,6 +209,28 @@ def _enter_cgroup(plan: InitPlan, ch: Channel) -> None:
         ch.expect("cgroup")
     if plan.ns.creates("cgroup"):
         plan.sys.unshare(sc.CLONE_NEWCGROUP)
+
+
+def _stdin_null() -> None:
+    """stdin from the container's own /dev/null (we are past pivot_root)."""
+    null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    os.dup2(null, 0)
+    os.close(null)
+
+
+def _make_cwd(sys: Syscalls, cwd: str) -> None:
+    """A missing working directory is created, as Docker, podman and runc do:
+    inside the root (fd-relative, symlinks kept in), mode 0755, owned by root."""
+    from launcher.backend.linux import fsroot
+    from launcher.errors import RuntimeFailure
+
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.close(fsroot.mkdir_all_in_root(sys, root, cwd))
+    except OSError as exc:
+        raise RuntimeFailure(f"working directory {cwd}: {exc.strerror}") from exc
+    finally:
+        os.close(root)
 
 
 def _chdir(cwd: str) -> None:
