@@ -50,9 +50,19 @@ def cmd_start(root: str, v: Values) -> int:
 
 def cmd_run(root: str, v: Values) -> int:
     detach = bool(v.get("detach"))
+    bundle = os.path.abspath(v.get("bundle") or ".")
+    spec = lifecycle.load_bundle_spec(bundle)
     opts = _create_opts(v, "pipe")
     opts.subreaper = not detach
-    created = lifecycle.create(root, v["id"], v.get("bundle") or ".", real(), opts)
+    mine = -1
+    if spec.process is not None and spec.process.terminal and opts.console_fd < 0:
+        if detach:
+            raise UsageError("a detached container with a terminal needs --console-socket")
+        # No console socket in the foreground: we hold the pty, as runc and crun do.
+        from launcher.backend.linux.console import console_pair
+
+        mine, opts.console_fd = console_pair()
+    created = lifecycle.create(root, v["id"], bundle, real(), opts, spec)
     try:
         lifecycle.release_after_exec(created)
     except BaseException:
@@ -62,8 +72,14 @@ def cmd_run(root: str, v: Values) -> int:
         return 0
     from launcher.backend.linux.forward import forward_signals
 
-    with forward_signals(created.state.pid):
-        code = lifecycle.wait_exit(created.state.pid)
+    pid = created.state.pid
+    with forward_signals(pid):
+        if mine >= 0:
+            from launcher.backend.linux.ttyproxy import proxy
+
+            code = proxy(mine, pid, True)
+        else:
+            code = lifecycle.wait_exit(pid)
     lifecycle.delete(root, v["id"], force=True)
     return code
 

@@ -144,11 +144,11 @@ def _final(sys: Syscalls, proc: Process, ch: Channel, opts: ExecOptions) -> None
     process.set_oom_score_adj(sys, proc)
     process.set_rlimits(sys, proc)
     path = process.find_executable(proc.args[0], proc.env) if proc.args else ""
+    env = process.exec_env(proc)
     process.drop_privileges(sys, proc)
     process.enter_cwd(proc.cwd or "/")
     keep = (*range(3, 3 + opts.preserve_fds), ch.wfd)
     process.close_fds(keep)
-    env = dict(e.partition("=")[::2] for e in proc.env or ())
     try:
         os.execve(path, proc.args or [], env)
     except OSError as exc:

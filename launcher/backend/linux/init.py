@@ -162,9 +162,10 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
         from launcher.backend.linux.hooks import run_hooks
 
         run_hooks(spec.hooks.start_container, state, "startContainer")
+    env = process.exec_env(proc, _listen_fds(plan.preserve_fds))
     process.drop_privileges(sys, proc)
     _chdir(proc.cwd or "/")  # again as the user: a directory root may enter but the user not
-    _exec(plan, ch, path)
+    _exec(plan, ch, path, env)
 
 
 def _idle_process() -> Process:
@@ -263,7 +264,12 @@ def _wait_gate(plan: InitPlan, ch: Channel) -> None:
         ch.expect("start")
 
 
-def _exec(plan: InitPlan, ch: Channel, path: str) -> None:
+def _listen_fds(n: int) -> list[str]:
+    """systemd socket activation for --preserve-fds: fds 3..3+n-1, for us."""
+    return [f"LISTEN_FDS={n}", f"LISTEN_PID={os.getpid()}"] if n else []
+
+
+def _exec(plan: InitPlan, ch: Channel, path: str, env: dict[str, str]) -> None:
     proc = plan.spec.process
     if proc is None or not proc.args:
         from launcher.errors import RuntimeFailure
@@ -271,23 +277,12 @@ def _exec(plan: InitPlan, ch: Channel, path: str) -> None:
         raise RuntimeFailure("the container's config has no process to start")
     keep = (*range(3, 3 + plan.preserve_fds), ch.wfd)
     process.close_fds(keep)
-    env = list(proc.env or [])
-    if plan.preserve_fds:
-        env.append(f"LISTEN_FDS={plan.preserve_fds}")
     try:
-        os.execve(path, proc.args or [], _env_dict(env))
+        os.execve(path, proc.args or [], env)
     except OSError as exc:
         code = process.exec_error_code(exc)
         raise ExecFailure(f'exec: "{proc.args[0] if proc.args else path}": {exc.strerror}',
                           code) from exc
-
-
-def _env_dict(env: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for e in env:
-        k, _, v = e.partition("=")
-        out[k] = v
-    return out
 
 
 def start_children(plan: InitPlan, ch: Channel, child_end: Channel,

@@ -150,6 +150,39 @@ def enter_cwd(cwd: str) -> None:
         raise RuntimeFailure(f"cwd {cwd} resolves outside the container")
 
 
+def exec_env(proc: Process, extra: list[str] | None = None) -> dict[str, str]:
+    """The environment to exec with; HOME from the container's /etc/passwd for
+    the process uid when the config sets none (as runc and crun do), else "/".
+    Called inside the container (after pivot_root or setns), before the user
+    switch, so the file read is the container's own and still readable."""
+    env: dict[str, str] = {}
+    for e in [*(proc.env or ()), *(extra or ())]:
+        k, _, v = e.partition("=")
+        env[k] = v
+    if "HOME" not in env:
+        env["HOME"] = _home_of(proc.user.uid if proc.user and proc.user.uid else 0)
+    return env
+
+
+def _home_of(uid: int) -> str:
+    try:
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return "/"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 4 << 20:
+            return "/"  # a FIFO, a device or a huge file: never block, never slurp
+        data = os.read(fd, 4 << 20)
+    finally:
+        os.close(fd)
+    for line in data.decode(errors="replace").splitlines():
+        f = line.split(":")
+        if len(f) >= 7 and f[2] == str(uid) and f[5]:
+            return f[5]
+    return "/"
+
+
 def close_fds(keep: tuple[int, ...] = ()) -> None:
     """Close every fd >= 3 that is not in ``keep`` (no stray fds into the container)."""
     lo = 3
