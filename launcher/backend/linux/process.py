@@ -164,9 +164,9 @@ def exec_env(proc: Process, extra: list[str] | None = None) -> dict[str, str]:
     return env
 
 
-def _home_of(uid: int) -> str:
+def _home_of(uid: int, passwd: str = "/etc/passwd") -> str:
     try:
-        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(passwd, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return "/"
     try:

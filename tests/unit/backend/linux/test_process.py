@@ -102,3 +102,24 @@ def test_enter_cwd_missing(tmp_path) -> None:  # type: ignore[no-untyped-def]
             process.enter_cwd(str(tmp_path / "missing"))
     finally:
         os.chdir(here)
+
+
+def test_exec_env_keeps_home_and_adds_extra() -> None:
+    env = process.exec_env(_proc(env=["PATH=/bin", "HOME=/h"]), ["LISTEN_FDS=1"])
+    assert env == {"PATH": "/bin", "HOME": "/h", "LISTEN_FDS": "1"}
+
+
+def test_home_from_passwd(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pw = tmp_path / "passwd"
+    pw.write_text("root:x:0:0:root:/root:/bin/sh\nu:x:1000:100::/home/u:/bin/sh\nn:x:7:7::\n")
+    assert process._home_of(1000, str(pw)) == "/home/u"
+    assert process._home_of(0, str(pw)) == "/root"
+    assert process._home_of(7, str(pw)) == "/"  # empty home field
+    assert process._home_of(42, str(pw)) == "/"
+    assert process._home_of(0, str(tmp_path / "missing")) == "/"
+
+
+def test_home_never_blocks_on_a_fifo(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fifo = tmp_path / "passwd"
+    os.mkfifo(fifo)
+    assert process._home_of(0, str(fifo)) == "/"
