@@ -62,6 +62,15 @@ class RuntimeFailure(LauncherError):
     pass
 
 
+def from_os_error(exc: OSError) -> LauncherError:
+    """The last-resort translation of an OSError nobody wrapped: one line,
+    naming the file (the CLIs use it so that no traceback reaches a user)."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    err = RuntimeFailure(f"{where}{exc.strerror or exc}")
+    err.__cause__ = exc
+    return err
+
+
 class ExecFailure(RuntimeFailure):
     """The container's process could not be started (Docker: 126 or 127)."""
 

@@ -75,12 +75,17 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def dumps(obj: Any, indent: int | None = None, sort_keys: bool = False) -> str:
+def dumps(obj: Any, indent: int | None = None, sort_keys: bool = False,
+          compact: bool = False) -> str:
+    """``json.dumps``; ``compact`` drops the spaces after ``,`` and ``:`` (as Go does)."""
+    key_sep, item_sep = (":", ",") if compact else (": ", ", ")
     if _json is None or indent is not None:
         import json
 
-        return json.dumps(obj, indent=indent, sort_keys=sort_keys)
+        seps = (item_sep, key_sep) if indent is None else (",", key_sep)
+        return json.dumps(obj, indent=indent, sort_keys=sort_keys, separators=seps)
     encoder = _json.make_encoder(
-        None, _default, _json.encode_basestring_ascii, None, ": ", ", ", sort_keys, False, True
+        None, _default, _json.encode_basestring_ascii, None, key_sep, item_sep, sort_keys, False,
+        True,
     )
     return "".join(encoder(obj, 0))

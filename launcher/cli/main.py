@@ -61,6 +61,10 @@ def run_cli(argv: list[str]) -> int:
         return _dispatch(argv, glob, debug)
     except LauncherError as err:
         return _report(err, debug)
+    except OSError as exc:
+        from launcher.errors import from_os_error
+
+        return _report(from_os_error(exc), debug)
     except KeyboardInterrupt:
         return 130
 

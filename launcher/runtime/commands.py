@@ -123,7 +123,7 @@ def cmd_list(root: str, v: Values) -> int:
     if v.get("quiet"):
         _out("".join(r["id"] + "\n" for r in rows))
     elif fmt == "json":
-        _out(fastjson.dumps(rows) + "\n")
+        _out(fastjson.dumps(rows, compact=True) + "\n")
     elif fmt == "table":
         _out(_table(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
                     [[r["id"], str(r["pid"]), r["status"], r["bundle"], r["created"], r["owner"]]
@@ -148,7 +148,7 @@ def cmd_ps(root: str, v: Values) -> int:
     st = ContainerState.load(root, v["id"])
     pids = open_manager(st.cgroup_path, st.cgroup_layout or None).pids() if st.cgroup_path else []
     if (v.get("format") or "table") == "json":
-        _out(fastjson.dumps(pids) + "\n")
+        _out(fastjson.dumps(pids, compact=True) + "\n")
         return 0
     import subprocess
 
@@ -245,5 +245,5 @@ def cmd_spec(root: str, v: Values) -> int:
     path = os.path.join(v.get("bundle") or ".", "config.json")
     if os.path.exists(path):
         raise ConflictError(f"File {path} exists. Remove it first")
-    dump_spec(default_spec(), path, 0o644)
+    dump_spec(default_spec(terminal=True), path, 0o644)  # as `runc spec`: a terminal
     return 0

@@ -56,8 +56,13 @@ def run(argv: list[str]) -> int:
             values["signal"] = sig[0] if sig else None
         values["systemd_cgroup"] = glob.values.get("systemd_cgroup")
         return _dispatch(name, values, glob)
-    except LauncherError as err:
+    except (LauncherError, OSError) as exc:
+        from launcher.errors import from_os_error
+
+        err = exc if isinstance(exc, LauncherError) else from_os_error(exc)
         code = _report(err, glob)
+        if glob and glob.args[:1] == ["exec"]:
+            return 255  # as runc, when exec itself fails (the process's own codes pass)
         from launcher.errors import ExecFailure
 
         # `run` reports a process that could not be executed as the shell

@@ -89,7 +89,11 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
     if opts.pid_file:
         from launcher.backend.linux.lifecycle import _write_pid_file
 
-        _write_pid_file(opts.pid_file, target)
+        try:
+            _write_pid_file(opts.pid_file, target)
+        except OSError as exc:
+            os.kill(target, 9)  # nobody could ever find it: do not leave it running
+            raise RuntimeFailure(f"writing pid file {opts.pid_file}: {exc.strerror}") from exc
     if opts.detach:
         return 0
     from launcher.backend.linux.lifecycle import wait_exit
@@ -120,14 +124,11 @@ def _joiner(sys: Syscalls, proc: Process, fds: list[tuple[str, int]], cg: object
         for typ, fd in fds:
             sys.setns(fd, namespaces.FLAGS[typ])
             os.close(fd)
-        if any(t == "pid" for t, _ in fds):
-            pid = os.fork()
-            if pid:
-                ch.send("pid", pid)
-                code = 0
-                return
-        else:
-            ch.send("pid", os.getpid())
+        from launcher.backend.linux.init import report_pid_after_fork
+
+        if report_pid_after_fork(ch, any(t == "pid" for t, _ in fds)):
+            code = 0
+            return
         _final(sys, proc, ch, opts)
     except BaseException as exc:
         _report(ch, exc)

@@ -98,19 +98,27 @@ def setup_child(plan: InitPlan, ch: Channel) -> None:
             sys.unshare(flags)
         if flags & sc.CLONE_NEWNET:
             sys.loopback_up()
-        if plan.ns.needs_fork:
-            pid = os.fork()
-            if pid:
-                ch.send("pid", pid)
-                code = 0
-                return
-        else:
-            ch.send("pid", os.getpid())
+        if report_pid_after_fork(ch, plan.ns.needs_fork):
+            code = 0
+            return
         init_main(plan, ch)
     except BaseException as exc:
         _report(ch, exc)
     finally:
         os._exit(code)
+
+
+def report_pid_after_fork(ch: Channel, fork: bool) -> bool:
+    """Fork (a new or joined pid namespace applies to children only) and
+    report the pid that will exec; True in the parent, which should exit."""
+    if fork:
+        pid = os.fork()
+        if pid:
+            ch.send("pid", pid)
+            return True
+    else:
+        ch.send("pid", os.getpid())
+    return False
 
 
 def init_main(plan: InitPlan, ch: Channel) -> None:

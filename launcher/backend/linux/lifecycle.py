@@ -350,7 +350,9 @@ def release_after_exec(created: Created) -> None:
 def kill(root: str, cid: str, sig: int, all_procs: bool, sys: object | None = None) -> None:
     st = ContainerState.load(root, cid)
     status = st.status()
-    if status == "stopped" or status == "creating":
+    # --all signals whatever is left in the cgroup, which may be nothing once
+    # init is gone (runc allows it then too, e.g. to reap a stopped container).
+    if status in ("stopped", "creating") and not all_procs:
         raise ConflictError(f"container {cid} is not running")
     if all_procs and st.cgroup_path:
         from launcher.backend.linux.cgroups import open_manager
