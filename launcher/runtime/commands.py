@@ -6,7 +6,7 @@ import os
 import sys
 
 from launcher import fastjson
-from launcher.backend.linux import lifecycle
+from launcher.backend.linux import lifecycle, procinfo, teardown
 from launcher.backend.linux.syscalls import real
 from launcher.errors import UsageError
 
@@ -66,7 +66,7 @@ def cmd_run(root: str, v: Values) -> int:
     try:
         lifecycle.release_after_exec(created)
     except BaseException:
-        lifecycle.delete(root, v["id"], force=True)
+        teardown.delete(root, v["id"], force=True)
         raise
     if detach:
         return 0
@@ -79,8 +79,8 @@ def cmd_run(root: str, v: Values) -> int:
 
             code = proxy(mine, pid, True)
         else:
-            code = lifecycle.wait_exit(pid)
-    lifecycle.delete(root, v["id"], force=True)
+            code = procinfo.wait_exit(pid)
+    teardown.delete(root, v["id"], force=True)
     return code
 
 
@@ -96,12 +96,12 @@ def cmd_kill(root: str, v: Values) -> int:
     from launcher.backend.linux.signals import parse
 
     sig = parse(v.get("signal") or "TERM")
-    lifecycle.kill(root, v["id"], sig, bool(v.get("all")))
+    teardown.kill(root, v["id"], sig, bool(v.get("all")))
     return 0
 
 
 def cmd_delete(root: str, v: Values) -> int:
-    lifecycle.delete(root, v["id"], bool(v.get("force")))
+    teardown.delete(root, v["id"], bool(v.get("force")))
     return 0
 
 

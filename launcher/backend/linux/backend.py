@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from launcher.backend.linux import lifecycle
+from launcher.backend.linux import lifecycle, procinfo, teardown
 from launcher.backend.linux.lifecycle import Undo
 from launcher.errors import ConflictError, NotFoundError
 
@@ -125,7 +125,7 @@ class NativeBackend:
         root = self.runtime_root
         # Registered first: delete --force of a container that never came to be
         # is a no-op, and a signal between the two lines must not leak it.
-        undo.add("container", lambda: lifecycle.delete(root, cid, force=True))
+        undo.add("container", lambda: teardown.delete(root, cid, force=True))
         created = lifecycle.create(root, cid, bundle, sys, opts, spec)
         lifecycle.release_after_exec(created)
         mark("started")
@@ -136,7 +136,7 @@ class NativeBackend:
 
             code = proxy(mine, pid, req.interactive)
         else:
-            code = lifecycle.wait_exit(pid)
+            code = procinfo.wait_exit(pid)
         mark("exited")
         return code
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from launcher.backend.linux import namespaces, process
+from launcher.backend.linux import namespaces, process, procinfo
 from launcher.backend.linux import syscalls as sc
 from launcher.backend.linux.channel import Channel, error_from
 from launcher.backend.linux.state import ContainerState
@@ -85,27 +85,20 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
             raise error_from(payload)
     finally:
         parent.close()
-        _reap(pid)
+        procinfo.reap(pid)
     if opts.pid_file:
-        from launcher.backend.linux.lifecycle import _write_pid_file
+        from launcher.backend.linux.lifecycle import write_pid_file
 
         try:
-            _write_pid_file(opts.pid_file, target)
+            write_pid_file(opts.pid_file, target)
         except OSError as exc:
             os.kill(target, 9)  # nobody could ever find it: do not leave it running
             raise RuntimeFailure(f"writing pid file {opts.pid_file}: {exc.strerror}") from exc
     if opts.detach:
         return 0
-    from launcher.backend.linux.lifecycle import wait_exit
+    from launcher.backend.linux.procinfo import wait_exit
 
     return wait_exit(target)
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def _joiner(sys: Syscalls, proc: Process, fds: list[tuple[str, int]], cg: object | None,

@@ -14,7 +14,7 @@ from launcher.backend.linux import init as init_mod
 from launcher.backend.linux import procinfo
 from launcher.backend.linux.channel import Channel, error_from
 from launcher.backend.linux.state import ContainerState, claim
-from launcher.errors import ConflictError, LauncherError, RuntimeFailure
+from launcher.errors import ConflictError, RuntimeFailure
 from launcher.paths import CONFIG_FILE, EXEC_FIFO
 
 TYPE_CHECKING = False
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from launcher.backend.linux.syscalls import Syscalls
     from launcher.spec.model import Spec
 
-SIGKILL = 9
 
 
 class CreateOptions:
@@ -139,7 +138,9 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     res = spec.linux.resources if spec.linux is not None else None
     if res is not None:
         if res.devices is not None:
-            res.devices = rootfs.device_rules(spec)  # type: ignore[assignment]
+            from launcher.backend.linux.devices import device_rules
+
+            res.devices = device_rules(spec)  # type: ignore[assignment]
         cg.apply(res)
     trace("cgroup")
     plan.cgroup = cg
@@ -161,7 +162,7 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
         sys.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     parent_ch, child_ch = Channel.pair()
     child = init_mod.start_children(plan, parent_ch, child_ch)
-    undo.add("setup child", lambda: _try_reap(child))
+    undo.add("setup child", lambda: procinfo.try_reap(child))
     if plan.fifo_fd >= 0:
         os.close(plan.fifo_fd)
     if opts.console_fd >= 0:
@@ -178,7 +179,7 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
         raise RuntimeFailure(f"container init: unexpected message {kind!r}")
     st.pid = int(payload)
     st.pid_start = procinfo.start_time(st.pid)
-    undo.add("init", lambda: _kill_and_wait(st.pid, st.pid_start))
+    undo.add("init", lambda: procinfo.kill_and_wait(st.pid, st.pid_start))
     # init builds its filesystem meanwhile, and waits for this word.
     cg.add(st.pid, v2=not plan.born_in_cgroup)
     parent_ch.send("cgroup")
@@ -191,9 +192,9 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     parent_ch.expect("ready")
     trace("init ready")
     if child != st.pid:  # without a pid namespace the setup child *is* init
-        _reap(child)
+        procinfo.reap(child)
     if opts.pid_file:
-        _write_pid_file(opts.pid_file, st.pid)
+        write_pid_file(opts.pid_file, st.pid)
     undo.steps.clear()
     if opts.gate == "pipe":
         return Created(st, parent_ch, cg)
@@ -222,43 +223,11 @@ def _run_parent_hooks(spec: Spec, st: ContainerState) -> None:
     run_hooks(hooks.create_runtime, state, "createRuntime")
 
 
-def _write_pid_file(path: str, pid: int) -> None:
+def write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="ascii") as f:
         f.write(str(pid))
     os.rename(tmp, path)
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
-def _kill_and_wait(pid: int, start: int | None, timeout: float = 10.0) -> None:
-    """SIGKILL ``pid`` if it is still the process we started; wait until it is gone."""
-    import time
-
-    if not procinfo.is_alive(pid, start):
-        _try_reap(pid)
-        return
-    try:
-        os.kill(pid, SIGKILL)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while procinfo.is_alive(pid, start) and time.monotonic() < deadline:
-        _try_reap(pid)
-        time.sleep(0.002)
-    _try_reap(pid)
-
-
-def _try_reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _rmtree(path: str) -> None:
@@ -299,7 +268,7 @@ def start(root: str, cid: str) -> ContainerState:
         raise ConflictError(f"cannot start container {cid} in state {status!r}: "
                             "only a created container can be started")
     if not st.spec.get("process"):
-        _kill_and_wait(st.pid, st.pid_start)
+        procinfo.kill_and_wait(st.pid, st.pid_start)
         raise ConflictError(f"cannot start container {cid}: its config has no process")
     fifo = os.path.join(st.dir, EXEC_FIFO)
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -345,106 +314,3 @@ def release_after_exec(created: Created) -> None:
     finally:
         ch.close_read()
     _poststart(created.state)
-
-
-def kill(root: str, cid: str, sig: int, all_procs: bool, sys: object | None = None) -> None:
-    st = ContainerState.load(root, cid)
-    status = st.status()
-    # --all signals whatever is left in the cgroup, which may be nothing once
-    # init is gone (runc allows it then too, e.g. to reap a stopped container).
-    if status in ("stopped", "creating") and not all_procs:
-        raise ConflictError(f"container {cid} is not running")
-    if all_procs and st.cgroup_path:
-        from launcher.backend.linux.cgroups import open_manager
-
-        for pid in open_manager(st.cgroup_path, st.cgroup_layout or None).pids():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        return
-    signal_pid(st.pid, st.pid_start, sig)
-
-
-def signal_pid(pid: int, start: int | None, sig: int) -> None:
-    """Signal through a pidfd opened *then* verified: a recycled pid is never hit."""
-    from launcher.backend.linux.syscalls import real
-
-    s = real()
-    try:
-        pidfd = s.pidfd_open(pid)
-    except OSError as exc:
-        raise ConflictError(f"process {pid} is gone") from exc
-    try:
-        if not procinfo.is_alive(pid, start):
-            raise ConflictError(f"process {pid} is gone")
-        s.pidfd_send_signal(pidfd, sig)
-    except OSError as exc:
-        raise RuntimeFailure(f"signalling pid {pid}: {exc.strerror}") from exc
-    finally:
-        os.close(pidfd)
-
-
-def delete(root: str, cid: str, force: bool) -> None:
-    """Remove a stopped (or, with force, any) container and everything it holds."""
-    from launcher.errors import NotFoundError, StateError
-
-    try:
-        st = ContainerState.load(root, cid)
-    except NotFoundError:
-        if force:  # as runc: forcing the removal of nothing succeeds
-            return
-        raise
-    except StateError:
-        if not force:
-            raise
-        _rmtree(os.path.join(root, cid))
-        return
-    status = st.status()
-    if status != "stopped" and not force:
-        raise ConflictError(f"cannot delete container {cid} that is {status}: "
-                            "stop it first or use --force")
-    cg = None
-    if st.cgroup_path:
-        from launcher.backend.linux.cgroups import open_manager
-
-        cg = open_manager(st.cgroup_path, st.cgroup_layout or None)
-        if status == "paused":
-            cg.thaw()
-    if status != "stopped":
-        _kill_and_wait(st.pid, st.pid_start)
-    if cg is not None:
-        try:
-            for pid in cg.pids():  # no pid namespace: init's death leaves others
-                os.kill(pid, SIGKILL)
-        except (OSError, LauncherError):
-            pass
-        cg.destroy()
-    _poststop(st)
-    _rmtree(st.dir)
-
-
-def _poststop(st: ContainerState) -> None:
-    hooks = st.spec.get("hooks") or {}
-    if hooks.get("poststop"):
-        from launcher.backend.linux.hooks import run_hooks
-        from launcher.spec.model import Hooks
-
-        state = st.oci_state() | {"status": "stopped"}
-        for w in run_hooks(Hooks.from_json(hooks).poststop, state, "poststop"):
-            _warn(w)
-
-
-def wait_exit(pid: int) -> int:
-    """Wait for our (reparented) init; Docker's convention: code, or 128+signal."""
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-        except InterruptedError:  # pragma: no cover
-            continue
-        except ChildProcessError:
-            return 255
-        if os.WIFEXITED(status):
-            return os.WEXITSTATUS(status)
-        if os.WIFSIGNALED(status):
-            return 128 + os.WTERMSIG(status)

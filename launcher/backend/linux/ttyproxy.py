@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from launcher.backend.linux import lifecycle
+from launcher.backend.linux import procinfo
 
 WINCH = 28
 
@@ -41,7 +41,7 @@ def proxy(sock_fd: int, pid: int, interactive: bool) -> int:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
         _signal.signal(WINCH, old)
         os.close(master)
-    return lifecycle.wait_exit(pid)
+    return procinfo.wait_exit(pid)
 
 
 def _pump(master: int, interactive: bool, select: object) -> None:

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from launcher.backend.linux import rootfs
+from launcher.backend.linux import devices, rootfs
 from launcher.backend.linux import syscalls as sc
 from launcher.errors import RuntimeFailure
 from launcher.spec.model import Mount, Spec
@@ -88,7 +88,7 @@ def test_devices_are_created_with_mknod(rec, tree, monkeypatch) -> None:  # type
     monkeypatch.setattr(os, "chown", lambda *a, **k: None)
     spec = Spec.from_json({"ociVersion": "1.2.0", "linux": {"devices": [
         {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}})
-    rootfs.make_devices(rec, fd, spec, in_userns=False)
+    devices.make_devices(rec, fd, spec, in_userns=False)
     assert ("null", 1, 3) in made and ("fuse", 10, 229) in made
     assert os.readlink(r / "dev" / "fd") == "/proc/self/fd"
     assert os.readlink(r / "dev" / "ptmx") == "pts/ptmx"
@@ -97,7 +97,7 @@ def test_devices_are_created_with_mknod(rec, tree, monkeypatch) -> None:  # type
 def test_device_rules_add_the_defaults() -> None:
     spec = Spec.from_json({"ociVersion": "1.2.0", "linux": {"resources": {"devices": [
         {"allow": False, "access": "rwm"}]}}})
-    rules = rootfs.device_rules(spec)
+    rules = devices.device_rules(spec)
     assert rules[0].allow is False  # type: ignore[attr-defined]
     assert any(getattr(r, "major", None) == 1 and getattr(r, "minor", None) == 3
                for r in rules)
