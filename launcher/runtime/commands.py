@@ -80,7 +80,8 @@ def cmd_run(root: str, v: Values) -> int:
             code = proxy(mine, pid, True)
         else:
             code = procinfo.wait_exit(pid)
-    teardown.delete(root, v["id"], force=True)
+    if not v.get("keep"):  # --keep: stays listed as stopped, for state/delete later
+        teardown.delete(root, v["id"], force=True)
     return code
 
 

@@ -43,7 +43,7 @@ COMMANDS: dict[str, CommandSpec] = {
     "run": CommandSpec("run", "Create and start a container; wait for it unless -d.", (
         *_CREATE_OPTS,
         Opt(("-d", "--detach"), "detach", FLAG, "do not wait for the container"),
-        Opt(("--keep",), "keep", FLAG, "accepted; the container is deleted when it exits"),
+        Opt(("--keep",), "keep", FLAG, "keep the stopped container (delete it later)"),
     ), (ID,), interspersed=False),
     "state": CommandSpec("state", "Print the state of a container as JSON.", (), (ID,)),
     "kill": CommandSpec("kill", "Send a signal (default TERM) to the container.", (

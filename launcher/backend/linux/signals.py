@@ -16,11 +16,11 @@ SIGRTMAX = 64
 
 
 def parse(sig: str) -> int:
-    """``TERM``, ``SIGTERM``, ``sigterm``, ``15``, ``RTMIN+3`` → number."""
+    """``TERM``, ``SIGTERM``, ``sigterm``, ``15``, ``RTMIN+3``, ``0`` → number."""
     s = sig.strip().upper()
     if s.isdigit():
         n = int(s)
-        if 0 < n <= SIGRTMAX:
+        if 0 <= n <= SIGRTMAX:  # 0: no signal, only the checks (kill(2))
             return n
         raise UsageError(f"invalid signal: {sig}")
     s = s.removeprefix("SIG")
