@@ -48,9 +48,8 @@ def device_rules(spec: Spec) -> list[object]:
     for typ, major, minor, access in ALLOWED_DEVICE_RULES:
         rules.append(DeviceRule.from_json({"allow": True, "type": typ, "major": major,
                                            "minor": minor, "access": access}))
-    for d in (spec.linux.devices if spec.linux else None) or ():
-        rules.append(DeviceRule.from_json({"allow": True, "type": d.type, "major": d.major,
-                                           "minor": d.minor, "access": "rwm"}))
+    # linux.devices are created, not allowed: access to them needs a rule of
+    # its own in linux.resources.devices (runc and crun agree).
     return rules
 
 

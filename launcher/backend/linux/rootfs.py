@@ -89,6 +89,7 @@ def prepare(spec: Spec, sys: Syscalls, ctx: RootfsContext) -> str:
             from launcher.backend.linux.devices import make_devices
 
             make_devices(sys, root_fd, spec, ctx.in_userns)
+            _dev_read_only(sys, root_fd, spec)
     finally:
         os.close(root_fd)
     return rootfs
@@ -100,6 +101,21 @@ def _parent_mount_private(sys: Syscalls, path: str) -> None:
     m = containing(path)
     if m is not None and any(x.startswith("shared:") for x in m.optional):
         sys.mount(None, m.mount_point, None, sc.MS_PRIVATE, None)
+
+
+def _dev_read_only(sys: Syscalls, root_fd: int, spec: Spec) -> None:
+    """A read-only /dev tmpfs is made read-only once its nodes exist."""
+    m = next(m for m in spec.mounts or () if m.destination == "/dev" and m.type == "tmpfs")
+    opts = mountopts.parse(m.options)
+    if not opts.flags & sc.MS_RDONLY:
+        return
+    fd = _reopen(sys, root_fd, "/dev")
+    try:
+        sys.mount(None, fsroot.fd_path(fd), None, sc.MS_REMOUNT | opts.flags, opts.data or None)
+    except OSError as exc:
+        raise _fail("remounting /dev read-only", exc) from exc
+    finally:
+        os.close(fd)
 
 
 def _dev_is_ours(spec: Spec) -> bool:
@@ -115,11 +131,12 @@ def _resolve_target(sys: Syscalls, root_fd: int, m: Mount, source_is_dir: bool) 
         except FileNotFoundError:
             return fsroot.mkdir_all_in_root(sys, root_fd, dest)
         except OSError as exc:
-            raise RuntimeFailure(f"mount destination {dest} in the rootfs is not a plain "
-                                 f"directory ({exc.strerror})") from exc
+            raise RuntimeFailure(f"{dest} must be mounted on ordinary directory: in the rootfs "
+                                 f"it is not a plain directory ({exc.strerror})") from exc
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
             os.close(fd)
-            raise RuntimeFailure(f"mount destination {dest} in the rootfs is not a directory")
+            raise RuntimeFailure(f"{dest} must be mounted on ordinary directory: in the rootfs "
+                                 "it is not a directory")
         return fd
     if source_is_dir:
         return fsroot.mkdir_all_in_root(sys, root_fd, dest)
@@ -206,8 +223,11 @@ def _locked_flags(path: str) -> int:
 def _mount_fs(sys: Syscalls, root_fd: int, m: Mount, mtype: str | None, target: str,
               opts: mountopts.MountOptions, ctx: RootfsContext) -> None:
     source = m.source or mtype
+    flags = opts.flags
+    if m.destination == "/dev" and flags & sc.MS_RDONLY:
+        flags &= ~sc.MS_RDONLY  # the device nodes go in first; read-only comes after
     try:
-        sys.mount(source, target, mtype, opts.flags, opts.data or None)
+        sys.mount(source, target, mtype, flags, opts.data or None)
     except PermissionError:
         if mtype == "sysfs" and not ctx.new_netns:
             # sysfs refuses a mount from a non-initial netns owner: bind the host's.
