@@ -246,5 +246,8 @@ def cmd_spec(root: str, v: Values) -> int:
     path = os.path.join(v.get("bundle") or ".", "config.json")
     if os.path.exists(path):
         raise ConflictError(f"File {path} exists. Remove it first")
-    dump_spec(default_spec(terminal=True), path, 0o644)  # as `runc spec`: a terminal
+    spec = default_spec(terminal=True)  # as `runc spec`: a terminal, and no cgroup namespace
+    if spec.linux is not None and spec.linux.namespaces:  # (tools add one to runc's output)
+        spec.linux.namespaces = [n for n in spec.linux.namespaces if n.type != "cgroup"]
+    dump_spec(spec, path, 0o644)
     return 0
