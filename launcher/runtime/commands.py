@@ -222,7 +222,12 @@ def cmd_exec(root: str, v: Values) -> int:
 
         opts.console_fd = connect_console_socket(v["console_socket"])
     if proc.terminal and opts.console_fd < 0:
-        raise UsageError("exec --tty needs --console-socket")
+        if opts.detach:
+            raise UsageError("exec --detach --tty needs --console-socket")
+        from launcher.backend.linux.console import console_pair
+
+        # In the foreground without a socket we hold the pty, as runc does.
+        opts.proxy_fd, opts.console_fd = console_pair()
     if opts.detach:
         return exec_process(root, v["id"], proc, real(), opts)
     from launcher.backend.linux.forward import forward_signals

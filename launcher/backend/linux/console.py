@@ -32,6 +32,8 @@ def setup_terminal(sys: Syscalls, console_fd: int, proc: Process) -> None:
             size = struct.pack("HHHH", proc.console_size.height, proc.console_size.width, 0, 0)
             fcntl.ioctl(slave, TIOCSWINSZ, size)
         name = os.ttyname(slave)
+        if proc.user is not None and proc.user.uid:
+            os.fchown(slave, proc.user.uid, -1)  # the group stays devpts' gid= (tty)
         _bind_console(sys, name)
         sock = socket.socket(fileno=console_fd)
         try:

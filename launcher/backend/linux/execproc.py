@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 
 
 class ExecOptions:
-    __slots__ = ("console_fd", "detach", "pid_file", "preserve_fds")
+    __slots__ = ("console_fd", "detach", "pid_file", "preserve_fds", "proxy_fd")
 
     def __init__(self) -> None:
         self.console_fd = -1
+        self.proxy_fd = -1  # our end of console_fd's pair: we hold the pty (no socket given)
         self.detach = False
         self.pid_file: str | None = None
         self.preserve_fds = 0
@@ -96,6 +97,10 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
             raise RuntimeFailure(f"writing pid file {opts.pid_file}: {exc.strerror}") from exc
     if opts.detach:
         return 0
+    if opts.proxy_fd >= 0:
+        from launcher.backend.linux.ttyproxy import proxy
+
+        return proxy(opts.proxy_fd, target, True)
     from launcher.backend.linux.procinfo import wait_exit
 
     return wait_exit(target)
