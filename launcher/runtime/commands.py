@@ -215,6 +215,7 @@ def cmd_exec(root: str, v: Values) -> int:
     proc = exec_process_spec(root, v)
     opts = ExecOptions()
     opts.detach = bool(v.get("detach"))
+    opts.ignore_paused = bool(v.get("ignore_paused"))
     opts.pid_file = os.path.abspath(v["pid_file"]) if v.get("pid_file") else None
     opts.preserve_fds = int(v.get("preserve_fds") or 0)
     if v.get("console_socket"):

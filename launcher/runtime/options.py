@@ -66,6 +66,8 @@ COMMANDS: dict[str, CommandSpec] = {
             metavar="GID"),
         Opt(("-c", "--cap"), "cap", MULTI, "add a capability", metavar="CAP"),
         Opt(("--no-new-privs",), "no_new_privs", FLAG, "set no_new_privileges"),
+        Opt(("--ignore-paused",), "ignore_paused", FLAG,
+            "exec into a paused container (the process starts frozen)"),
         Opt(("--preserve-fds",), "preserve_fds", VALUE, "pass N extra fds", metavar="N"),
         Opt(("--apparmor",), "apparmor", VALUE, "accepted; AppArmor is not supported",
             metavar="PROFILE"),

@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 
 
 class ExecOptions:
-    __slots__ = ("console_fd", "detach", "pid_file", "preserve_fds", "proxy_fd")
+    __slots__ = ("console_fd", "detach", "ignore_paused", "pid_file", "preserve_fds",
+                 "proxy_fd")
 
     def __init__(self) -> None:
         self.console_fd = -1
-        self.proxy_fd = -1  # our end of console_fd's pair: we hold the pty (no socket given)
+        self.proxy_fd = -1
+        self.proxy_fd = -1  # our end of the console pair: we hold the pty (no socket)
         self.detach = False
         self.pid_file: str | None = None
         self.preserve_fds = 0
@@ -57,7 +59,8 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
 
     st = ContainerState.load(root, cid)
     status = st.status()
-    if status not in ("running", "created"):
+    allowed = ("running", "created", "paused") if opts.ignore_paused else ("running", "created")
+    if status not in allowed:
         raise ConflictError(f"cannot exec in container {cid}: it is {status}")
     fds = _ns_fds(st.pid, st.spec)
     cg = open_manager(st.cgroup_path, st.cgroup_layout or None) if st.cgroup_path else None
