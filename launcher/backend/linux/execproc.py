@@ -28,7 +28,7 @@ class ExecOptions:
 
     def __init__(self) -> None:
         self.console_fd = -1
-        self.proxy_fd = -1
+        self.ignore_paused = False
         self.proxy_fd = -1  # our end of the console pair: we hold the pty (no socket)
         self.detach = False
         self.pid_file: str | None = None
