@@ -60,6 +60,8 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
     st = ContainerState.load(root, cid)
     status = st.status()
     allowed = ("running", "created", "paused") if opts.ignore_paused else ("running", "created")
+    if status == "paused" and status not in allowed:
+        raise ConflictError(f"cannot exec in a paused container {cid} (use --ignore-paused)")
     if status not in allowed:
         raise ConflictError(f"cannot exec in container {cid}: it is {status}")
     fds = _ns_fds(st.pid, st.spec)
