@@ -123,7 +123,7 @@ def _joiner(sys: Syscalls, proc: Process, fds: list[tuple[str, int]], cg: object
         sys.prctl(sc.PR_SET_DUMPABLE, 0)
         preload(proc, False)
         if cg is not None:
-            cg.add(os.getpid())  # type: ignore[attr-defined]
+            cg.add_self()  # type: ignore[attr-defined]
         for typ, fd in fds:
             sys.setns(fd, namespaces.FLAGS[typ])
             os.close(fd)

@@ -84,9 +84,10 @@ def setup_child(plan: InitPlan, ch: Channel) -> None:
         # Before any namespace change: a user namespace may lose the right to
         # read the host's Python library, a mount namespace its path.
         preload(plan.spec.process, plan.hooks_in_init)
+        if plan.cgroup is not None:  # before the cgroup namespace: its root is where we are
+            plan.cgroup.add_self(v2=not plan.born_in_cgroup)  # type: ignore[attr-defined]
         namespaces.join_all(sys, plan.ns.joins)
-        # The cgroup namespace waits until init is in its cgroups (init_main).
-        flags = plan.ns.new_flags & ~sc.CLONE_NEWCGROUP
+        flags = plan.ns.new_flags
         if flags & sc.CLONE_NEWUSER:
             sys.unshare(sc.CLONE_NEWUSER)
             ch.send("userns", os.getpid())
@@ -131,7 +132,6 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
                                plan.ns.has("network"))
     ctx.premount = plan.premount
     root = rootfs.prepare(spec, sys, ctx) if plan.ns.has("mount") else None
-    _enter_cgroup(plan, ch)
     state = None
     if plan.hooks_in_init:
         ch.send("mounted", None)
@@ -205,19 +205,6 @@ def preload(proc: Process | None, hooks: bool) -> None:
         names += ["subprocess", "launcher.backend.linux.hooks"]
     for name in names:
         __import__(name)
-
-
-def _enter_cgroup(plan: InitPlan, ch: Channel) -> None:
-    """Wait until the parent has moved us into the container's cgroups, then
-    make the cgroup namespace (its root is the cgroup we are in).
-
-    The parent does the move while we build the filesystem: a cgroup
-    migration waits for an RCU grace period (~10 ms here), and that wait now
-    overlaps our mount work instead of adding to it."""
-    if plan.cgroup is not None:
-        ch.expect("cgroup")
-    if plan.ns.creates("cgroup"):
-        plan.sys.unshare(sc.CLONE_NEWCGROUP)
 
 
 def _stdin_null() -> None:

@@ -180,10 +180,6 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     st.pid = int(payload)
     st.pid_start = procinfo.start_time(st.pid)
     undo.add("init", lambda: procinfo.kill_and_wait(st.pid, st.pid_start))
-    # init builds its filesystem meanwhile, and waits for this word.
-    cg.add(st.pid, v2=not plan.born_in_cgroup)
-    parent_ch.send("cgroup")
-    trace("cgroup joined")
     st.save()
     if plan.hooks_in_init:
         parent_ch.expect("mounted")

@@ -47,6 +47,11 @@ class HybridManager:
         if v2:
             self.v2.add(pid)
 
+    def add_self(self, v2: bool = True) -> None:
+        self.v1.add_self()
+        if v2:
+            self.v2.add_self()
+
     def unified_dir(self) -> str | None:
         return self.v2.unified_dir()
 

@@ -220,6 +220,10 @@ class V1Manager:
         for d in self.dirs.values():
             d.write("cgroup.procs", str(pid))
 
+    def add_self(self, v2: bool = True) -> None:
+        for d in self.dirs.values():
+            d.write("tasks", "0")
+
     def unified_dir(self) -> str | None:
         return None
 

@@ -209,6 +209,10 @@ class V2Manager:
         if v2:
             self.dir.write("cgroup.procs", str(pid))
 
+    def add_self(self, v2: bool = True) -> None:
+        if v2:
+            self.dir.write("cgroup.procs", "0")
+
     def unified_dir(self) -> str | None:
         return os.path.join(self.fs.root, self.dir.rel)
 

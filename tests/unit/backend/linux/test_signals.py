@@ -6,8 +6,8 @@ from launcher.errors import UsageError
 
 @pytest.mark.parametrize(
     ("text", "num"),
-    [("0", 0), ("TERM", 15), ("SIGTERM", 15), ("sigkill", 9), ("9", 9), ("RTMIN", 34), ("RTMIN+3", 37),
-     ("RTMAX-1", 63), ("WINCH", 28)],
+    [("0", 0), ("TERM", 15), ("SIGTERM", 15), ("sigkill", 9), ("9", 9), ("RTMIN", 34),
+     ("RTMIN+3", 37), ("RTMAX-1", 63), ("WINCH", 28)],
 )
 def test_parse(text: str, num: int) -> None:
     assert signals.parse(text) == num

@@ -93,6 +93,8 @@ V2_CORE = {
 V2_CONTROLLERS = "cpuset cpu io memory hugetlb pids"
 
 
+SELF_PID = 4321  # the pid a write of "0" stands for (the writing process)
+
 def _err(code: int, path: str) -> OSError:
     return OSError(code, os.strerror(code), path)
 
@@ -166,6 +168,7 @@ class FakeCgroupFS:
                 self.files.update({f"{rel}/{k}": v for k, v in V2_FILES[ctrl].items()})
         else:
             self.files[f"{rel}/cgroup.procs"] = ""
+            self.files[f"{rel}/tasks"] = ""
             for ctrl in mount.split(","):
                 self.files.update({f"{rel}/{k}": v for k, v in V1_FILES[ctrl].items()})
 
@@ -210,11 +213,17 @@ class FakeCgroupFS:
         if d.startswith("cpuset/") and not self.files.get(d + "/cpuset.cpus"):
             raise _err(errno.ENOSPC, d + "/cgroup.procs")
         pid = data.strip()
+        if pid == "0":  # "the writer itself", as the kernel reads it
+            pid = str(SELF_PID)
         for f in self.files:  # a task lives in one cgroup per hierarchy
             if f.endswith("cgroup.procs") and self._hierarchy(f) == self._hierarchy(d):
                 self.files[f] = " ".join(p for p in self.files[f].split() if p != pid)
         target = self._f(d, "cgroup.procs")
         self.files[target] = (self.files[target] + " " + pid).strip()
+
+    def _w_tasks(self, d: str, data: str) -> None:
+        # Single-threaded tasks only here: moving the thread moves the process.
+        self._w_cgroup_procs(d, data)
 
     def _w_cgroup_subtree_control(self, d: str, data: str) -> str:
         available = self.files[self._f(d, "cgroup.controllers")].split()

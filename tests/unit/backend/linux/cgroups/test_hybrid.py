@@ -78,3 +78,16 @@ def test_relative_path_below_own_unified_cgroup(hybridfs: FakeCgroupFS) -> None:
     assert "unified/me/launcher/abc" in hybridfs.cgroups()
     m.destroy()
     assert hybridfs.cgroups() == {"unified/me"}
+
+
+def test_add_self_can_skip_unified(hybridfs: FakeCgroupFS) -> None:
+    from launcher.backend.linux.cgroups import open_manager
+
+    m = open_manager("/launcher/abc", "hybrid", fs=hybridfs)
+    m.create()
+    m.add_self(v2=False)
+    assert not any(rel.startswith("unified/") and rel.endswith("cgroup.procs")
+                   for rel, _ in hybridfs.writes)
+    m.add_self()
+    assert ("unified/launcher/abc/cgroup.procs", "0") in hybridfs.writes
+    assert m.unified_dir() == hybridfs.root + "/unified/launcher/abc"

@@ -265,3 +265,13 @@ def test_empty_sections_need_no_controller(v1fs: FakeCgroupFS, res: Res) -> None
     m = created(v1fs)
     m.apply(res(memory={}, block_io={}))
     assert v1fs.writes == []
+
+
+def test_add_self_uses_tasks_in_every_hierarchy(v1fs: FakeCgroupFS) -> None:
+    from .conftest import SELF_PID
+
+    m = created(v1fs)
+    m.add_self()
+    assert all(rel.endswith("/tasks") and data == "0" for rel, data in v1fs.writes[-len(MOUNTS):])
+    for mount in MOUNTS:
+        assert v1fs.files[f"{mount}/launcher/abc/cgroup.procs"] == str(SELF_PID)
