@@ -118,43 +118,14 @@ def create(root: str, cid: str, bundle: str, sys: Syscalls, opts: CreateOptions,
 
 def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
             opts: CreateOptions, undo: Undo) -> Created:
-    from launcher.backend.linux import cgroupmount, rootfs
-    from launcher.backend.linux.cgroups import open_manager
-
     trace = opts.trace or (lambda _s: None)
-    st = ContainerState(cid, directory)
-    st.bundle = bundle
-    st.rootfs = rootfs.root_path(spec, bundle)
-    st.spec = spec.to_json()
-    st.created = _now()
-    st.owner = _owner()
-    st.cgroup_path = cgroup_path_for(spec, cid, opts)
-    cg = open_manager(st.cgroup_path)
-    st.cgroup_layout = getattr(cg, "layout", "")
+    st = _initial_state(spec, cid, directory, bundle, opts)
     st.save()  # pid 0: "creating", with the cgroup recorded for delete --force
-    plan = init_mod.InitPlan(spec, bundle, sys)
-    cg.create()
-    undo.add("cgroup", cg.destroy)
-    res = spec.linux.resources if spec.linux is not None else None
-    if res is not None:
-        if res.devices is not None:
-            from launcher.backend.linux.devices import device_rules
-
-            res.devices = device_rules(spec)  # type: ignore[assignment]
-        cg.apply(res)
+    cg = _make_cgroup(spec, st, undo)
     trace("cgroup")
-    plan.cgroup = cg
-    plan.cgroup_binds = cgroupmount.binds(st.cgroup_layout, st.cgroup_path)
-    plan.console_fd = opts.console_fd
-    plan.preserve_fds = opts.preserve_fds
-    plan.stdin_null = opts.stdin_null
-    plan.premount = opts.premount
-    h = spec.hooks
-    plan.hooks_in_init = bool(h and (h.prestart or h.create_runtime or h.create_container
-                                     or h.start_container))
+    plan = _plan(spec, bundle, sys, cg, st, opts)
     if opts.gate == "fifo":
-        fifo = os.path.join(directory, EXEC_FIFO)
-        os.mkfifo(fifo, 0o622)
+        os.mkfifo(os.path.join(directory, EXEC_FIFO), 0o622)
         plan.fifo_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     if opts.subreaper:
         from launcher.backend.linux import syscalls as sc
@@ -163,29 +134,11 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     parent_ch, child_ch = Channel.pair()
     child = init_mod.start_children(plan, parent_ch, child_ch)
     undo.add("setup child", lambda: procinfo.try_reap(child))
-    if plan.fifo_fd >= 0:
-        os.close(plan.fifo_fd)
-    if opts.console_fd >= 0:
-        os.close(opts.console_fd)
+    for fd in (plan.fifo_fd, opts.console_fd):
+        if fd >= 0:
+            os.close(fd)
     trace("fork")
-    kind, payload = _next(parent_ch)
-    if kind == "userns":
-        from launcher.backend.linux.namespaces import write_id_maps
-
-        write_id_maps(int(payload), spec)
-        parent_ch.send("mapped")
-        kind, payload = _next(parent_ch)
-    if kind != "pid":
-        raise RuntimeFailure(f"container init: unexpected message {kind!r}")
-    st.pid = int(payload)
-    st.pid_start = procinfo.start_time(st.pid)
-    undo.add("init", lambda: procinfo.kill_and_wait(st.pid, st.pid_start))
-    st.save()
-    if plan.hooks_in_init:
-        parent_ch.expect("mounted")
-        _run_parent_hooks(spec, st)
-        parent_ch.send("continue", st.oci_state() | {"status": "created", "pid": st.pid})
-    parent_ch.expect("ready")
+    _await_init(spec, st, plan, parent_ch, undo)
     trace("init ready")
     if child != st.pid:  # without a pid namespace the setup child *is* init
         procinfo.reap(child)
@@ -196,6 +149,79 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
         return Created(st, parent_ch, cg)
     parent_ch.close()
     return Created(st, None, cg)
+
+
+def _initial_state(spec: Spec, cid: str, directory: str, bundle: str,
+                   opts: CreateOptions) -> ContainerState:
+    from launcher.backend.linux import rootfs
+    from launcher.host import cgroup_layout
+
+    st = ContainerState(cid, directory)
+    st.bundle = bundle
+    st.rootfs = rootfs.root_path(spec, bundle)
+    st.spec = spec.to_json()
+    st.created = _now()
+    st.owner = _owner()
+    st.cgroup_path = cgroup_path_for(spec, cid, opts)
+    st.cgroup_layout = cgroup_layout()
+    return st
+
+
+def _make_cgroup(spec: Spec, st: ContainerState, undo: Undo) -> Any:
+    """The container's cgroup, with its limits (and the devices every container needs)."""
+    from launcher.backend.linux.cgroups import open_manager
+
+    cg = open_manager(st.cgroup_path, st.cgroup_layout or None)
+    cg.create()
+    undo.add("cgroup", cg.destroy)
+    res = spec.linux.resources if spec.linux is not None else None
+    if res is not None:
+        if res.devices is not None:
+            from launcher.backend.linux.devices import device_rules
+
+            res.devices = device_rules(spec)  # type: ignore[assignment]
+        cg.apply(res)
+    return cg
+
+
+def _plan(spec: Spec, bundle: str, sys: Syscalls, cg: Any, st: ContainerState,
+          opts: CreateOptions) -> init_mod.InitPlan:
+    from launcher.backend.linux import cgroupmount
+
+    plan = init_mod.InitPlan(spec, bundle, sys)
+    plan.cgroup = cg
+    plan.cgroup_binds = cgroupmount.binds(st.cgroup_layout, st.cgroup_path)
+    plan.console_fd = opts.console_fd
+    plan.preserve_fds = opts.preserve_fds
+    plan.stdin_null = opts.stdin_null
+    plan.premount = opts.premount
+    h = spec.hooks
+    plan.hooks_in_init = bool(h and (h.prestart or h.create_runtime or h.create_container
+                                     or h.start_container))
+    return plan
+
+
+def _await_init(spec: Spec, st: ContainerState, plan: init_mod.InitPlan, ch: Channel,
+                undo: Undo) -> None:
+    """The parent's half of the conversation: id maps, the pid, hooks, ready."""
+    kind, payload = _next(ch)
+    if kind == "userns":
+        from launcher.backend.linux.namespaces import write_id_maps
+
+        write_id_maps(int(payload), spec)
+        ch.send("mapped")
+        kind, payload = _next(ch)
+    if kind != "pid":
+        raise RuntimeFailure(f"container init: unexpected message {kind!r}")
+    st.pid = int(payload)
+    st.pid_start = procinfo.start_time(st.pid)
+    undo.add("init", lambda: procinfo.kill_and_wait(st.pid, st.pid_start))
+    st.save()
+    if plan.hooks_in_init:
+        ch.expect("mounted")
+        _run_parent_hooks(spec, st)
+        ch.send("continue", st.oci_state() | {"status": "created", "pid": st.pid})
+    ch.expect("ready")
 
 
 def _next(ch: Channel) -> tuple[str, Any]:
