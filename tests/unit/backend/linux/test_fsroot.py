@@ -6,9 +6,12 @@ from launcher.backend.linux import fsroot
 
 
 @pytest.fixture(params=["openat2", "walk"])
-def mode(request, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(fsroot, "_openat2_ok", None if request.param == "openat2" else False)
-    return request.param
+def mode(request):  # type: ignore[no-untyped-def]
+    from launcher.image import resolve
+
+    resolve.use_openat2(request.param == "openat2")
+    yield request.param
+    resolve.use_openat2(True)
 
 
 @pytest.fixture
