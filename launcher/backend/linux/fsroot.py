@@ -13,6 +13,10 @@ from __future__ import annotations
 import os
 import stat
 
+# Imported here, not lazily: this runs after pivot_root/chroot too, where the
+# host's Python library is out of reach.
+from launcher.image import resolve
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from launcher.backend.linux.syscalls import Syscalls
@@ -35,7 +39,6 @@ def open_in_root(
     RESOLVE_IN_ROOT, or its clamped walk), shared with layer unpacking;
     ``no_symlinks`` refuses a symlink anywhere on the way. ``sys`` is kept so
     that callers hand every kernel-facing helper the same seam."""
-    from launcher.image import resolve
 
     # Cleaned lexically first, as runc does for mount destinations: a leading
     # ".." stops at "/", and no ".." is left for the resolver to refuse.
