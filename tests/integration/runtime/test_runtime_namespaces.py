@@ -145,3 +145,17 @@ def test_join_missing_namespace_path_fails(bundle, rt):
     err = rt.fails("run", "--bundle", str(bundle.path), cid)
     assert "/proc/0/ns/net" in err
     assert rt.leftovers(cid) == []
+
+
+def test_no_mount_namespace_uses_chroot(bundle):
+    """Without a mount namespace pivot_root is impossible: the process is
+    chrooted into the rootfs (and everything after it must work there)."""
+    bundle.linux["namespaces"] = [ns for ns in bundle.linux["namespaces"]
+                                  if ns["type"] != "mount"]
+    bundle.config["mounts"] = []
+    for key in ("maskedPaths", "readonlyPaths"):  # need a mount namespace (validator)
+        bundle.linux.pop(key, None)
+    bundle.process["cwd"] = "/newdir"  # made inside the root, after the chroot
+    out = bundle.probe("pwd; ls /bin/busybox")
+    assert out.split() == ["/newdir", "/bin/busybox"]
+    assert os.readlink("/proc/self/ns/mnt")  # the host's mount namespace is untouched
