@@ -9,8 +9,6 @@ import os
 import sys
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-CGROUP2_SUPER_MAGIC = 0x63677270
-TMPFS_MAGIC = 0x01021994
 
 
 class HostInfo:
@@ -72,36 +70,21 @@ def _machine() -> str:
 
 def cgroup_layout(root: str = CGROUP_ROOT) -> str:
     """``v2`` (unified), ``hybrid`` (v1 controllers + cgroup2 at unified/),
-    ``v1`` or ``none``; decided by the filesystem types, as runc does."""
+    ``v1`` or ``none``; decided by the filesystem types mounted there, as runc does."""
     if not sys.platform.startswith("linux"):
         return "none"
-    magic = _fs_magic(root)
-    if magic == CGROUP2_SUPER_MAGIC:
-        return "v2"
-    if magic is None:
-        return "none"
-    if _fs_magic(os.path.join(root, "unified")) == CGROUP2_SUPER_MAGIC:
-        return "hybrid"
-    return "v1"
+    from launcher.mountinfo import entries
 
-
-def _fs_magic(path: str) -> int | None:
-    """The filesystem type of the mount at ``path``, as a statfs magic, from
-    /proc/self/mountinfo (no ctypes needed); None when nothing is mounted there."""
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        types = {m.mount_point: m.fstype for m in entries()}  # the last mount wins
     except OSError:
-        return None
-    fstype = None
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields = left.split()
-        if len(fields) > 4 and fields[4] == path:
-            fstype = right.split()[0]
-    return {"cgroup2": CGROUP2_SUPER_MAGIC, "tmpfs": TMPFS_MAGIC, "cgroup": 0x27E0EB}.get(
-        fstype or "", None if fstype is None else 1
-    )
+        return "none"
+    top = types.get(root.rstrip("/") or "/")
+    if top is None:
+        return "none"
+    if top == "cgroup2":
+        return "v2"
+    return "hybrid" if types.get(os.path.join(root, "unified")) == "cgroup2" else "v1"
 
 
 def detect() -> HostInfo:

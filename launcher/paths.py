@@ -98,9 +98,3 @@ def runtime_root(explicit: str | None = None) -> str:
     if xdg:
         return os.path.join(xdg, "launcher-runtime")
     return os.path.join("/tmp", f"launcher-runtime-{os.getuid()}")
-
-
-def ensure_private_dir(path: str) -> str:
-    """Create ``path`` (and parents) with mode 0700; return it."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    return path

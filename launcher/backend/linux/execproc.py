@@ -35,7 +35,7 @@ class ExecOptions:
         self.preserve_fds = 0
 
 
-def _ns_fds(pid: int, spec_json: dict[str, object]) -> list[tuple[str, int]]:
+def _ns_fds(pid: int) -> list[tuple[str, int]]:
     """Open the container's namespaces *before* joining any (paths change after)."""
     out: list[tuple[str, int]] = []
     for typ in namespaces.JOIN_ORDER:
@@ -64,7 +64,7 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
         raise ConflictError(f"cannot exec in a paused container {cid} (use --ignore-paused)")
     if status not in allowed:
         raise ConflictError(f"cannot exec in container {cid}: it is {status}")
-    fds = _ns_fds(st.pid, st.spec)
+    fds = _ns_fds(st.pid)
     cg = open_manager(st.cgroup_path, st.cgroup_layout or None) if st.cgroup_path else None
     parent, child = Channel.pair()
     if not opts.detach:

@@ -2,7 +2,7 @@
 
 Logic modules (namespaces, rootfs, process) receive a ``Syscalls`` object and
 call only its methods, so their ordering and arguments are unit-tested with a
-recorder (``tests/unit/backend/linux/fakes.py``) without root.  ``LinuxSyscalls``
+recorder (``tests/unit/backend/linux/conftest.py``) without root.  ``LinuxSyscalls``
 is the real implementation, through ctypes on the C library.
 
 ctypes is loaded on first use: a process that only reads state never pays the
@@ -64,12 +64,6 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
-# openat2(2) resolve flags
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
-RESOLVE_BENEATH = 0x08
-RESOLVE_IN_ROOT = 0x10
-
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -86,7 +80,6 @@ _SYSCALL_NR = {
 }
 SYS_PIDFD_SEND_SIGNAL = 424
 SYS_PIDFD_OPEN = 434
-SYS_OPENAT2 = 437
 
 
 if TYPE_CHECKING:
@@ -110,7 +103,6 @@ if TYPE_CHECKING:
         def setresgid(self, gid: int) -> None: ...
         def setresuid(self, uid: int) -> None: ...
         def setrlimit(self, resource: int, soft: int, hard: int) -> None: ...
-        def openat2(self, dirfd: int, path: str, flags: int, mode: int, resolve: int) -> int: ...
         def write_file(self, path: str, data: str) -> None: ...
         def loopback_up(self) -> None: ...
 
@@ -236,19 +228,6 @@ class LinuxSyscalls:
         import resource as _resource
 
         _resource.setrlimit(resource, (soft, hard))
-
-    def openat2(self, dirfd: int, path: str, flags: int, mode: int, resolve: int) -> int:
-        ct = self._ct
-        how = (ct.c_uint64 * 3)(flags, mode, resolve)
-        fd = int(
-            self._libc.syscall(
-                ct.c_long(SYS_OPENAT2), ct.c_long(dirfd), os.fsencode(path), ct.byref(how),
-                ct.c_size_t(24),
-            )
-        )
-        if fd < 0:
-            raise _errno_error("openat2", path)
-        return fd
 
     def pidfd_open(self, pid: int) -> int:
         fd = int(self._libc.syscall(SYS_PIDFD_OPEN, pid, 0))

@@ -12,7 +12,7 @@ from launcher.backend.linux.state import ContainerState
 from launcher.errors import ConflictError, LauncherError, RuntimeFailure
 
 
-def kill(root: str, cid: str, sig: int, all_procs: bool, sys: object | None = None) -> None:
+def kill(root: str, cid: str, sig: int, all_procs: bool) -> None:
     st = ContainerState.load(root, cid)
     status = st.status()
     # --all signals whatever is left in the cgroup, which may be nothing once

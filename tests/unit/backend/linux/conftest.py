@@ -72,11 +72,6 @@ class RecordingSyscalls:
     def setrlimit(self, resource: int, soft: int, hard: int) -> None:
         self._rec("setrlimit", resource, soft, hard)
 
-    def openat2(self, dirfd: int, path: str, flags: int, mode: int, resolve: int) -> int:
-        from launcher.backend.linux.syscalls import real
-
-        return real().openat2(dirfd, path, flags, mode, resolve)
-
     def write_file(self, path: str, data: str) -> None:
         self._rec("write_file", path, data)
 
