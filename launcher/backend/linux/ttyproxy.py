@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 from launcher.backend.linux import procinfo
-
-WINCH = 28
+from launcher.backend.linux.forward import WINCH
 
 
 def proxy(sock_fd: int, pid: int, interactive: bool) -> int:
