@@ -7,6 +7,8 @@
      ├── ConflictError            a name/id already taken, or a verb not allowed in a state
      ├── StateError               a corrupt or unreadable state file (names the file)
      ├── ImageError               image store, import or layer unpacking failures
+     │    └── RegistryError       a registry answered badly, or could not be reached
+     │         └── AuthError      the registry refused the credentials (or wants some)
      ├── UnsupportedError         a feature this host or backend does not have
      └── RuntimeFailure           a syscall/kernel step of creating or running a container
           └── ExecFailure         the container process could not be executed
@@ -51,6 +53,14 @@ class StateError(LauncherError):
 
 
 class ImageError(LauncherError):
+    pass
+
+
+class RegistryError(ImageError):
+    """A registry request failed; the message names the registry and what was asked."""
+
+
+class AuthError(RegistryError):
     pass
 
 

@@ -9,9 +9,14 @@ Layout under a root chosen by ``--root DIR`` / ``LAUNCHER_ROOT``::
         tmp/                     in-flight downloads and unpacks (never "complete")
     DIR/state/                   runtime state (volatile)
         containers/<id>/         one container: state.json, bundle (config.json, rootfs)
+    DIR/config/                  settings (persistent, 0700)
+        auth.json                registry credentials, Docker's config.json "auths" (0600)
+        registries.toml          registry settings: insecure = ["host:port", ...]
 
-Without ``--root``: root uses the FHS system paths ``/var/lib/launcher`` and
-``/run/launcher``; other users get platformdirs' per-user data and runtime dirs.
+Without ``--root``: root uses the FHS system paths ``/var/lib/launcher``,
+``/run/launcher`` and ``/etc/launcher``; other users get platformdirs' per-user
+data, runtime and config dirs. ``LAUNCHER_AUTH_FILE`` names another credentials
+file (podman's ``REGISTRY_AUTH_FILE`` is honoured too).
 ``launcher-runtime`` keeps its OCI state in ``/run/launcher-runtime`` (root) as
 runc keeps ``/run/runc``.
 """
@@ -28,6 +33,9 @@ STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 EXEC_FIFO = "exec.fifo"
 IMAGES_INDEX = "images.json"
+AUTH_FILE = "auth.json"
+REGISTRIES_FILE = "registries.toml"
+AUTH_FILE_ENVS = ("LAUNCHER_AUTH_FILE", "REGISTRY_AUTH_FILE")
 
 
 def _is_root() -> bool:
@@ -38,25 +46,32 @@ def _is_root() -> bool:
 class Paths:
     """Directories of one launcher root. Creates nothing until asked."""
 
-    __slots__ = ("state", "storage")
+    __slots__ = ("config", "state", "storage")
 
-    def __init__(self, storage: str, state: str) -> None:
+    def __init__(self, storage: str, state: str, config: str | None = None) -> None:
         self.storage = storage
         self.state = state
+        # Settings and credentials; by default beside the storage dir.
+        self.config = config or os.path.join(os.path.dirname(storage) or ".", "config")
 
     @classmethod
     def from_root(cls, root: str | None = None) -> Paths:
         root = root or os.environ.get(ROOT_ENV) or None
         if root:
             root = os.path.abspath(root)
-            return cls(os.path.join(root, "storage"), os.path.join(root, "state"))
+            return cls(
+                os.path.join(root, "storage"),
+                os.path.join(root, "state"),
+                os.path.join(root, "config"),
+            )
         if sys.platform.startswith("linux") and _is_root():
-            return cls("/var/lib/launcher", "/run/launcher")
+            return cls("/var/lib/launcher", "/run/launcher", "/etc/launcher")
         import platformdirs
 
         return cls(
             platformdirs.user_data_dir("launcher", appauthor=False),
             platformdirs.user_runtime_dir("launcher", appauthor=False),
+            platformdirs.user_config_dir("launcher", appauthor=False),
         )
 
     # storage
@@ -75,6 +90,19 @@ class Paths:
     @property
     def storage_tmp(self) -> str:
         return os.path.join(self.storage, "tmp")
+
+    # config
+    @property
+    def auth_file(self) -> str:
+        for env in AUTH_FILE_ENVS:
+            value = os.environ.get(env)
+            if value:
+                return os.path.abspath(value)
+        return os.path.join(self.config, AUTH_FILE)
+
+    @property
+    def registries_file(self) -> str:
+        return os.path.join(self.config, REGISTRIES_FILE)
 
     # state
     @property

@@ -53,6 +53,10 @@ CGROUP_PARENT = "/launcher"
 MAX_ID = 2**32 - 2  # 2**32-1 is (uid_t)-1: "no change" to setresuid, never a real id
 ANNOTATION_IMAGE = "io.launcher.image"
 ANNOTATION_NAME = "io.launcher.name"
+# What the container's rootfs is made of, so image GC keeps it: the image id and
+# its layer diff ids (comma-separated, base first). Set by the backend.
+ANNOTATION_IMAGE_ID = "io.launcher.image.id"
+ANNOTATION_IMAGE_LAYERS = "io.launcher.image.layers"
 ANNOTATION_STOP_SIGNAL = "org.opencontainers.image.stopSignal"  # image-spec conversion.md
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 

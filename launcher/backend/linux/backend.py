@@ -93,7 +93,7 @@ class NativeBackend:
     def _spec(self, req: RunRequest, image: Image, cid: str, rootfs: str) -> Spec:
         import resource
 
-        from launcher.spec.build import build_spec
+        from launcher.spec.build import ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_LAYERS, build_spec
 
         user_ids = None
         user = req.user or image.config.user or ""
@@ -104,8 +104,12 @@ class NativeBackend:
 
             user_ids = resolve_user_in_layers(image.layer_dirs, user)
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        return build_spec(req, image.config, container_id=cid, rootfs=rootfs,
+        spec = build_spec(req, image.config, container_id=cid, rootfs=rootfs,
                           host_nofile_hard=hard, user_ids=user_ids)
+        if spec.annotations is not None:  # what image GC must keep for this container
+            spec.annotations[ANNOTATION_IMAGE_ID] = image.id
+            spec.annotations[ANNOTATION_IMAGE_LAYERS] = ",".join(image.diff_ids)
+        return spec
 
     def _start(self, req: RunRequest, cid: str, bundle: str, spec: Spec, sys: Any,
                undo: Undo, mark: Callable[[str], None], premount: Callable[[], None],
