@@ -87,6 +87,25 @@ def hostname(text: str) -> str:
     return text
 
 
+PULL_POLICIES = ("always", "missing", "never")
+
+
+def pull_policy(text: str) -> str:
+    if text not in PULL_POLICIES:
+        raise ValueError("must be one of: " + ", ".join(PULL_POLICIES))
+    return text
+
+
+def platform(text: str) -> str:
+    from launcher.errors import UsageError
+    from launcher.image.platform import parse
+
+    try:
+        return str(parse(text))
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def network(text: str) -> str:
     if text not in NETWORKS:
         raise ValueError("must be one of: " + ", ".join(NETWORKS))

@@ -33,6 +33,27 @@ def info(ctx: typer.Context, fmt: FormatOption = "table") -> None:
     emit(engine.system_info(state_of(ctx.obj).paths()), fmt)
 
 
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("-a", "--all", help="All unused images, not just "
+                                       "dangling ones")] = False,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask")] = False,
+) -> None:
+    """Remove unused data: dangling images, and blobs and layers nothing references."""
+    from launcher import imageops
+    from launcher.cli.images import print_prune
+
+    what = "all images without at least one container" if all_ else "all dangling images"
+    if not force and not typer.confirm(
+        f"WARNING! This will remove:\n  - {what}\n  - unreferenced blobs and layers\n"
+        "Are you sure you want to continue?"
+    ):
+        return
+    lines, report = imageops.prune(state_of(ctx.obj).paths(), all_images=all_)
+    print_prune(lines, report)
+
+
 def version(fmt: FormatOption = "table") -> None:
     """Version of launcher and of the Python running it."""
     _check_format(fmt)

@@ -20,6 +20,8 @@ class RunRequest:
         "name",
         "network",
         "pids_limit",
+        "platform",
+        "pull",
         "read_only",
         "remove",
         "tty",
@@ -46,6 +48,8 @@ class RunRequest:
         tty: bool = False,
         remove: bool = False,
         name: str | None = None,
+        pull: str = "missing",
+        platform: str | None = None,
     ) -> None:
         self.image = image
         self.command = list(command or [])  # CMD… after the image; [] = image default
@@ -58,6 +62,8 @@ class RunRequest:
         self.cpus = cpus  # fractional CPUs (--cpus 0.5)
         self.pids_limit = pids_limit
         self.read_only = read_only
+        self.pull = pull  # missing | always | never (Docker's --pull)
+        self.platform = platform  # os/arch[/variant] to pull; None: the host's
         self.network = network  # "none" | "host" (bridge arrives with networking)
         self.interactive = interactive
         self.tty = tty

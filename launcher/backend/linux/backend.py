@@ -39,15 +39,20 @@ class NativeBackend:
     def runtime_root(self) -> str:
         return os.path.join(self.paths.state, "runtime")
 
-    def _image(self, store: ImageStore, ref: str) -> Image:
-        try:
-            return store.get(ref)
-        except NotFoundError:
-            if ref not in DEFAULT_IMAGE_NAMES:
-                raise
-        from launcher.image.bootstrap import ensure_default_image
+    def _image(self, store: ImageStore, req: RunRequest) -> Image:
+        """The image to run, by ``--pull`` policy: the store's, the offline default
+        image for ``busybox``, or pulled from its registry."""
+        if req.pull != "always":
+            try:
+                return store.get(req.image)
+            except NotFoundError:
+                if req.pull == "never":
+                    raise
+            if req.image in DEFAULT_IMAGE_NAMES:
+                from launcher.image.bootstrap import ensure_default_image
 
-        return ensure_default_image(store)
+                return ensure_default_image(store)
+        return _pull(store, req)
 
     def run(self, req: RunRequest, mark: Callable[[str], None]) -> int:
         from launcher.backend.linux.forward import forward_signals
@@ -55,8 +60,9 @@ class NativeBackend:
         from launcher.image.store import ImageStore
 
         store = ImageStore(self.paths)
-        image = self._image(store, req.image)
+        image = self._image(store, req)
         mark("image")
+        _single_threaded()  # the container is forked from this process
         cid = os.urandom(32).hex()
         undo = Undo()
         # From here every signal either stops the run cleanly (before the
@@ -156,3 +162,33 @@ class NativeBackend:
                                 f'container "{os.readlink(link)}"') from None
         if remove:
             undo.add("name", lambda: os.unlink(link))
+
+
+def _pull(store: ImageStore, req: RunRequest) -> Image:
+    import sys
+
+    from launcher.image import platform
+    from launcher.image.progress import for_terminal
+    from launcher.image.pull import pull
+    from launcher.image.reference import parse
+
+    ref = parse(req.image)
+    if req.pull != "always":
+        sys.stderr.write(f"Unable to find image '{ref.familiar()}' locally\n")
+    reporter = for_terminal(False)
+    try:
+        want = platform.parse(req.platform) if req.platform else None
+        return pull(store, ref, platform=want, reporter=reporter).image
+    finally:
+        reporter.close()
+
+
+def _single_threaded() -> None:
+    """Refuse to fork with other threads alive (a pull's workers are joined)."""
+    import sys
+
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        from launcher.errors import RuntimeFailure
+
+        raise RuntimeFailure("internal error: threads still running before the container fork")
