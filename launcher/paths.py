@@ -5,7 +5,9 @@ Layout under a root chosen by ``--root DIR`` / ``LAUNCHER_ROOT``::
     DIR/storage/                 images and layers (persistent)
         blobs/sha256/<hex>       content-addressed blobs (layers, configs, manifests)
         layers/<hex>/            unpacked layers, keyed by the layer's diff id
+        layer-sizes/<hex>        a layer's unpacked size (what `images` sums)
         images.json              image index: reference -> manifest digest
+        gc.lock                  the store lock: writers shared, GC exclusive
         tmp/                     in-flight downloads and unpacks (never "complete")
     DIR/state/                   runtime state (volatile)
         containers/<id>/         one container: state.json, bundle (config.json, rootfs)
@@ -33,6 +35,8 @@ STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 EXEC_FIFO = "exec.fifo"
 IMAGES_INDEX = "images.json"
+STORE_LOCK = "gc.lock"
+LAYER_SIZES = "layer-sizes"
 AUTH_FILE = "auth.json"
 REGISTRIES_FILE = "registries.toml"
 AUTH_FILE_ENVS = ("LAUNCHER_AUTH_FILE", "REGISTRY_AUTH_FILE")
@@ -82,6 +86,14 @@ class Paths:
     @property
     def layers(self) -> str:
         return os.path.join(self.storage, "layers")
+
+    @property
+    def layer_sizes(self) -> str:
+        return os.path.join(self.storage, LAYER_SIZES)
+
+    @property
+    def store_lock(self) -> str:
+        return os.path.join(self.storage, STORE_LOCK)
 
     @property
     def images_index(self) -> str:

@@ -17,7 +17,7 @@ from launcher import fastjson
 from launcher.errors import ImageError, NotFoundError
 from launcher.image import decompress
 from launcher.image import digest as dg
-from launcher.image.reference import parse
+from launcher.image.reference import Reference, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,6 +61,15 @@ def import_rootfs(
             raise NotFoundError(f"import: {source}: no such file") from None
         except IsADirectoryError:
             raise ImageError(f"import: {source} is a directory, not a tarball") from None
+    from launcher.image.lock import store_lock
+
+    # Shared store lock from the first blob to the index entry: GC waits.
+    with store_lock(store.paths, exclusive=False):
+        return _import(store, source, reference, created, limits)
+
+
+def _import(store: ImageStore, source: BinaryIO, reference: Reference, created: str | None,
+            limits: decompress.Limits | None) -> Image:
     layer = _store_layer(store, source, limits)
     when = created or rfc3339(time.time())
     config = _config(layer[2], when)

@@ -119,7 +119,10 @@ class _Puller:
 
         with store_lock(self.store.paths, exclusive=False):
             self._layers(layers, diff_ids)
-            image = self.store.put_image(ref, manifest.data, config_bytes)
+            index = None
+            if top is not manifest:  # keep the index: its digest is the repo digest
+                index = self.store.put_blob(top.data, top.digest)
+            image = self.store.put_image(ref, manifest.data, config_bytes, index=index)
         self.report.status(f"Digest: {top.digest}")
         verb = "Downloaded newer image" if updated else "Image is up to date"
         self.report.status(f"Status: {verb} for {ref.familiar()}")

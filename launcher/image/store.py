@@ -4,18 +4,27 @@ On disk (names from launcher.paths, every directory 0700)::
 
     blobs/sha256/<hex>     manifests, configs, layer blobs as given (gzip/zstd/tar)
     layers/<diff id hex>/  one unpacked layer (overlay lower dir), shared by images
-    images.json            {"version": 1, "images": {ref: {manifest, config, created}}}
+    layer-sizes/<hex>      a layer's unpacked size in bytes (decimal): what `images` sums
+    images.json            the index (see index.py): reference or dangling id -> record
     images.json.lock       flock(2) taken for every index update
+    gc.lock                the store lock: writers shared, GC exclusive (lock.py)
     tmp/                   blobs and unpacks in flight; never read as complete
 
 Invariants: a blob file exists only after its bytes matched its digest (and
 size, when known): written under tmp/, fsync'd, then renamed into place. A
 layer directory exists only after its whole tar was applied and the diff id
 computed (unpack into tmp/, syncfs, rename). The index is replaced atomically
-(temp + fsync + rename) under the lock, so readers need no lock. Registry
-pulls, ``rmi``/``tag`` and GC slot in as: blob_writer(expected digest, size)
--> unpack_layer(blob, expected diff id) -> put_image; _update_index for
-(un)tagging; GC = lock, mark blobs/layers reachable from the index, sweep.
+(temp + fsync + rename) under the lock, so readers need no lock.
+
+Sizes: the unpacked size of a layer (sum of its regular files' sizes, as
+Docker counts it) is recorded once, in its ``layer-sizes/`` sidecar, when the layer
+is committed: from the tar headers when unpack_layer applied it, else by one
+walk of the fresh directory. The sidecar is a cache (written after the layer,
+recomputed if missing or unreadable); GC removes it with its layer.
+
+Writers: blob_writer(expected digest, size) -> unpack_layer(blob, expected
+diff id) -> put_image, all under ``store_lock(paths, exclusive=False)``;
+catalog.py tags and removes; gc.py marks from the index and sweeps.
 """
 
 from __future__ import annotations
@@ -23,16 +32,18 @@ from __future__ import annotations
 import os
 
 from launcher import fastjson
-from launcher.errors import ImageError, NotFoundError, StateError
+from launcher.errors import ImageError, NotFoundError
 from launcher.image import blobs
 from launcher.image import digest as dg
+from launcher.image import index as ix
 from launcher.image.blobs import BlobWriter
+from launcher.image.index import INDEX_VERSION, ImageRecord
 from launcher.image.reference import Reference, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from typing import Any, BinaryIO
 
     from launcher.image.decompress import Limits
@@ -40,40 +51,14 @@ if TYPE_CHECKING:
     from launcher.paths import Paths
     from launcher.spec.image_config import ImageConfig
 
-INDEX_VERSION = 1
+__all__ = ["INDEX_VERSION", "Image", "ImageRecord", "ImageStore"]
+
 MANIFEST_MAX = 4 << 20
 CONFIG_MAX = 8 << 20
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 )
-_MIN_ID_PREFIX = 12
-
-
-class ImageRecord:
-    """One index entry: what a reference points at."""
-
-    __slots__ = ("config", "created", "manifest", "reference")
-
-    def __init__(self, reference: str, manifest: str, config: str, created: str) -> None:
-        self.reference = reference  # full normalised form, the index key
-        self.manifest = manifest
-        self.config = config  # the image id
-        self.created = created
-
-    def to_json(self) -> dict[str, str]:
-        return {"manifest": self.manifest, "config": self.config, "created": self.created}
-
-    @classmethod
-    def from_json(cls, ref: str, obj: Any) -> ImageRecord:
-        if type(obj) is not dict:
-            raise ValueError(f"entry {ref!r} is not an object")
-        return cls(
-            ref,
-            dg.validate(obj.get("manifest"), "manifest digest"),
-            dg.validate(obj.get("config"), "config digest"),
-            str(obj.get("created") or ""),
-        )
 
 
 class Image:
@@ -103,6 +88,9 @@ class Image:
 
     @property
     def reference(self) -> Reference:
+        """The reference this image was found by; ImageError for a dangling image."""
+        if self.record.dangling:
+            raise ImageError(f"image {self.id} has no reference (dangling)")
         return parse(self.record.reference, default_tag=False)
 
 
@@ -162,13 +150,22 @@ class ImageStore:
         return path
 
     def remove_tmp(self, path: str) -> None:
-        import shutil
+        from launcher.fsutil import remove_tree
 
-        shutil.rmtree(path, ignore_errors=True)
+        try:
+            remove_tree(path)
+        except OSError:
+            pass  # best effort: GC sweeps what is left in tmp/
 
-    def commit_layer(self, tmp_dir: str, diff_id: str) -> str:
-        """Make an unpacked tmp dir the layer ``diff_id`` (or drop it if present)."""
+    def commit_layer(self, tmp_dir: str, diff_id: str, size: int | None = None) -> str:
+        """Make an unpacked tmp dir the layer ``diff_id`` (or drop it if present).
+
+        ``size``: its unpacked size when the caller counted it (else one walk
+        of ``tmp_dir`` counts it), recorded in the layer's sidecar.
+        """
         final = self.layer_path(diff_id)
+        if size is None:
+            size = tree_size(tmp_dir)
         blobs.syncfs(tmp_dir)
         try:
             os.rename(tmp_dir, final)
@@ -179,6 +176,7 @@ class ImageStore:
             self.remove_tmp(tmp_dir)  # another unpack of the same layer won the race
         else:
             blobs.fsync_dir(self.paths.layers)
+        self._write_size(diff_id, size)
         return final
 
     def unpack_layer(
@@ -190,26 +188,86 @@ class ImageStore:
         present is not unpacked again, and a mismatch commits nothing.
         """
         from launcher.image import decompress, unpack
+        from launcher.image.prefetch import Prefetch
 
         if expected_diff_id is not None and self.has_layer(expected_diff_id):
             return expected_diff_id
         tmp = self.new_tmp_dir()
         try:
             tar = dg.HashingReader(decompress.open_stream(blob, limits))
-            unpack.apply_tar(tar, tmp, limits)
-            tar.drain()
+            # Inflate + hash in a helper thread while this one writes files.
+            with Prefetch(tar) as ahead:
+                stats = unpack.apply_tar(ahead, tmp, limits)
+                while ahead.read():
+                    pass
             diff_id = tar.digest()
             if expected_diff_id is not None and diff_id != expected_diff_id:
                 raise ImageError(f"layer diff id mismatch: got {diff_id}, want {expected_diff_id}")
-            self.commit_layer(tmp, diff_id)
+            self.commit_layer(tmp, diff_id, stats.bytes)
         except BaseException:
             self.remove_tmp(tmp)
             raise
         return diff_id
 
+    @property
+    def sizes_dir(self) -> str:
+        # Beside layers/, not in it: layers/ holds nothing but overlay lower dirs.
+        return self.paths.layer_sizes
+
+    def size_path(self, diff_id: str) -> str:
+        return os.path.join(self.sizes_dir, dg.hex_of(diff_id, "diff id"))
+
+    def layer_size(self, diff_id: str) -> int:
+        """Unpacked size of a stored layer (0 if absent), from its sidecar; a
+        missing sidecar (a store from before sizes were kept) is rebuilt once."""
+        size = read_size(self.size_path(diff_id))
+        if size is not None:
+            return size
+        path = self.layer_path(diff_id)
+        if not os.path.isdir(path):
+            return 0
+        size = tree_size(path)
+        try:
+            self._write_size(diff_id, size)
+        except OSError:
+            pass  # a cache: a read-only store still lists its images
+        return size
+
+    def size_of(self, diff_ids: Iterable[str]) -> int:
+        """An image's size: the sum of its layers' unpacked sizes."""
+        return sum(self.layer_size(d) for d in diff_ids)
+
+    def _write_size(self, diff_id: str, size: int) -> None:
+        os.makedirs(self.sizes_dir, mode=0o700, exist_ok=True)
+        tmp, fd = blobs.tmp_file(self.paths.storage_tmp, "size")
+        try:
+            try:
+                os.write(fd, str(size).encode())
+            finally:
+                os.close(fd)
+            os.rename(tmp, self.size_path(diff_id))
+        except BaseException:
+            blobs.unlink_quiet(tmp)
+            raise
+
     # ---- images
-    def put_image(self, ref: str | Reference, manifest_bytes: bytes, config_bytes: bytes) -> Image:
-        """Store manifest and config blobs and point ``ref`` at them."""
+    def put_image(
+        self,
+        ref: str | Reference,
+        manifest_bytes: bytes,
+        config_bytes: bytes,
+        *,
+        index: str | None = None,
+    ) -> Image:
+        """Store manifest and config blobs and point ``ref`` at them.
+
+        ``index``: digest of the image index the manifest was chosen from
+        (pull of a multi-platform image); GC keeps that blob too, and it is
+        the image's repo digest. An image the reference pointed at before
+        stays as a dangling image if nothing else refers to it.
+        """
+        from launcher.image.lock import store_lock
+
         reference = ref if isinstance(ref, Reference) else parse(ref)
         manifest = _json_object(manifest_bytes, "manifest")
         raw_config = _json_object(config_bytes, "image config")
@@ -218,131 +276,145 @@ class ImageStore:
         if type(desc) is not dict or desc.get("digest") != config_digest:
             raise ImageError("manifest config descriptor does not match the config blob")
         diff_ids = _diff_ids(manifest, raw_config)
-        for d in diff_ids:
-            if not self.has_layer(d):
-                raise ImageError(f"layer {d} is not unpacked in the store")
-        manifest_digest = self.put_blob(manifest_bytes)
-        self.put_blob(config_bytes, config_digest)
         created = raw_config.get("created")
-        record = ImageRecord(
-            str(reference),
-            manifest_digest,
-            config_digest,
-            created if isinstance(created, str) else "",
-        )
-
-        def tag(images: dict[str, Any]) -> None:
-            images[record.reference] = record.to_json()
-
-        self._update_index(tag)
+        # Shared store lock: GC must not sweep these blobs before they are indexed.
+        with store_lock(self.paths, exclusive=False):
+            for d in diff_ids:
+                if not self.has_layer(d):
+                    raise ImageError(f"layer {d} is not unpacked in the store")
+            record = ImageRecord(
+                str(reference),
+                self.put_blob(manifest_bytes),
+                self.put_blob(config_bytes, config_digest),
+                created if isinstance(created, str) else "",
+                dg.validate(index, "index digest") if index else "",
+            )
+            self.update_index(lambda images: ix.set_ref(images, record.key, record.to_json()))
         return self._load(record)
 
     def get(self, ref: str | Reference) -> Image:
         """The image named ``ref``: a reference, else an image id or id prefix
         (at least 12 hex digits), as ``docker`` resolves them."""
-        images = self._read_index()
+        return self._load(self.find(ref))
+
+    def find(self, ref: str | Reference) -> ImageRecord:
+        """The index record ``ref`` names (as :meth:`get`), without loading the image."""
+        images = self.read_index()
+        found = self.lookup(images, ref)
+        if found is not None:
+            return ix.record(found, images[found], self.paths.images_index)
         text = str(ref)
         key = ref if isinstance(ref, Reference) else _try_parse(text)
-        if key is not None:
-            raw = images.get(str(key))
-            if raw is None and key.digest and not key.tag:
-                raw = next((v for k, v in images.items() if _same_repo_digest(k, v, key)), None)
-            if raw is not None:
-                return self._load(_record(str(key), raw, self.paths.images_index))
-        found = self._by_id(images, text)
-        if found is not None:
-            return self._load(found)
-        if key is None and not _looks_like_id(text):
+        if key is None and not ix.looks_like_id(text):
             parse(text)  # raises the UsageError that explains the bad reference
         shown = key.familiar() if key is not None else text
         raise NotFoundError(f"image {shown} not found (try `launcher pull`)")
 
+    def lookup(self, images: dict[str, Any], ref: str | Reference) -> str | None:
+        """The key in ``images`` that ``ref`` names (a reference, ``name@digest``,
+        an image id or id prefix), or None. For an id: a reference if it has one."""
+        text = str(ref)
+        key = ref if isinstance(ref, Reference) else _try_parse(text)
+        if key is not None:
+            found = ix.find_ref(images, key)
+            if found is not None:
+                return found
+        image_id = ix.find_id(images, text)
+        if image_id is None:
+            return None
+        # An id with references has no dangling entry (index.py): any key will do.
+        return ix.keys_of(images, image_id)[0]
+
     def list(self) -> builtins.list[ImageRecord]:
-        images = self._read_index()
-        return [_record(k, v, self.paths.images_index) for k, v in sorted(images.items())]
+        """Every index entry, dangling images (reference ``""``) included."""
+        return ix.records(self.read_index(), self.paths.images_index)
 
     def layer_dirs(self, image: Image) -> builtins.list[str]:
         """Unpacked layer directories, base layer first (image order)."""
         return list(image.layer_dirs)
 
+    def read_index(self) -> dict[str, Any]:
+        """The raw ``images`` object of the index (see index.py); a snapshot."""
+        return ix.read(self.paths.images_index)
+
+    def update_index(self, change: Callable[[dict[str, Any]], object]) -> None:
+        """Apply ``change`` to the index as one atomic transaction (index.update)."""
+        self.ensure_dirs()
+        ix.update(self.paths, change)
+
+    def read_json(self, digest: str, what: str, max_size: int = MANIFEST_MAX) -> dict[str, Any]:
+        """A stored JSON object blob (manifest, config, index)."""
+        return _json_object(self.read_blob(digest, max_size), what)
+
+    def diff_ids(self, record: ImageRecord) -> builtins.list[str]:
+        """An image's layer diff ids, from its config (no manifest read)."""
+        config = self.read_json(record.config, "image config", CONFIG_MAX)
+        rootfs = config.get("rootfs")
+        ids = rootfs.get("diff_ids") if type(rootfs) is dict else None
+        if type(ids) is not list:
+            raise ImageError(f"image {record.config}: config has no rootfs.diff_ids")
+        return [dg.validate(d, "diff id") for d in ids]
+
     # ---- internals
     def _load(self, record: ImageRecord) -> Image:
         from launcher.spec.image_config import ImageConfig
 
-        manifest = _json_object(self.read_blob(record.manifest, MANIFEST_MAX), "manifest")
-        raw_config = _json_object(self.read_blob(record.config, CONFIG_MAX), "image config")
+        manifest = self.read_json(record.manifest, "manifest")
+        raw_config = self.read_json(record.config, "image config", CONFIG_MAX)
         diff_ids = _diff_ids(manifest, raw_config)
         dirs = [self.layer_path(d) for d in diff_ids]
         for d, path in zip(diff_ids, dirs, strict=True):
             if not os.path.isdir(path):
-                raise ImageError(f"image {record.reference}: layer {d} is missing from the store")
+                shown = record.reference or record.config
+                raise ImageError(f"image {shown}: layer {d} is missing from the store")
         config = ImageConfig.from_json(raw_config)
         return Image(record, manifest, raw_config, config, diff_ids, dirs)
 
     def _by_id(self, images: dict[str, Any], text: str) -> ImageRecord | None:
-        if not _looks_like_id(text):
+        image_id = ix.find_id(images, text)
+        if image_id is None:
             return None
-        hexpart = text[len(dg.PREFIX) :] if text.startswith(dg.PREFIX) else text
-        hits = {v.get("config"): (k, v) for k, v in images.items() if type(v) is dict}
-        matches = [kv for cfg, kv in hits.items() if str(cfg).startswith(dg.PREFIX + hexpart)]
-        if len(matches) > 1:
-            raise ImageError(f"image id prefix {text!r} is ambiguous")
-        if not matches:
-            return None
-        k, v = matches[0]
-        return _record(k, v, self.paths.images_index)
+        key = ix.keys_of(images, image_id)[0]
+        return ix.record(key, images[key], self.paths.images_index)
 
-    def _read_index(self) -> dict[str, Any]:
-        path = self.paths.images_index
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise StateError(f"cannot read image index {path}: {exc.strerror}") from None
-        try:
-            doc = fastjson.loads(data)
-        except ValueError as exc:
-            raise StateError(f"corrupt image index {path}: {exc}") from None
-        images = doc.get("images") if type(doc) is dict else None
-        if type(images) is not dict:
-            raise StateError(f"corrupt image index {path}: no 'images' object")
-        return images
-
-    def _update_index(self, change: Callable[[dict[str, Any]], None]) -> None:
-        """Read-modify-write images.json under its lock, replacing it atomically."""
-        import fcntl
-
-        self.ensure_dirs()
-        path = self.paths.images_index
-        lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            images = self._read_index()
-            change(images)
-            doc = {"version": INDEX_VERSION, "images": images}
-            tmp, fd = blobs.tmp_file(self.paths.storage_tmp, "index")
-            try:
-                try:
-                    os.write(fd, fastjson.dumps(doc, sort_keys=True).encode())
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.rename(tmp, path)
-            except BaseException:
-                blobs.unlink_quiet(tmp)
-                raise
-            blobs.fsync_dir(self.paths.storage)
-        finally:
-            os.close(lock)  # releases the flock
+    # Older names, kept for callers written against them.
+    _read_index = read_index
+    _update_index = update_index
 
 
-def _record(key: str, raw: Any, index_path: str) -> ImageRecord:
+def read_size(path: str) -> int | None:
+    """A layer's recorded size, or None when the sidecar is missing or unreadable."""
     try:
-        return ImageRecord.from_json(key, raw)
-    except (ValueError, ImageError) as exc:
-        raise StateError(f"corrupt image index {index_path}: {exc}") from None
+        with open(path, "rb") as f:
+            text = f.read(32)
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def tree_size(path: str) -> int:
+    """Sum of the sizes of the regular files under ``path`` (hard links once),
+    never following symlinks. Unreadable subdirectories count as empty."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [path]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            elif e.is_file(follow_symlinks=False):
+                st = e.stat(follow_symlinks=False)
+                if st.st_nlink > 1:
+                    if (st.st_dev, st.st_ino) in seen:
+                        continue
+                    seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
 
 
 def _try_parse(text: str) -> Reference | None:
@@ -352,22 +424,6 @@ def _try_parse(text: str) -> Reference | None:
         return parse(text)
     except UsageError:
         return None
-
-
-def _looks_like_id(text: str) -> bool:
-    hexpart = text[len(dg.PREFIX) :] if text.startswith(dg.PREFIX) else text
-    return _MIN_ID_PREFIX <= len(hexpart) <= dg.HEX_LEN and dg.is_hex(
-        hexpart.ljust(dg.HEX_LEN, "0")
-    )
-
-
-def _same_repo_digest(key: str, raw: Any, ref: Reference) -> bool:
-    if type(raw) is not dict or raw.get("manifest") != ref.digest:
-        return False
-    try:
-        return parse(key, default_tag=False).name == ref.name
-    except Exception:
-        return False
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:

@@ -57,21 +57,27 @@ class NativeBackend:
     def run(self, req: RunRequest, mark: Callable[[str], None]) -> int:
         from launcher.backend.linux.forward import forward_signals
         from launcher.backend.linux.syscalls import real
+        from launcher.image.lock import store_lock
         from launcher.image.store import ImageStore
 
         store = ImageStore(self.paths)
-        image = self._image(store, req)
-        mark("image")
-        _single_threaded()  # the container is forked from this process
-        cid = os.urandom(32).hex()
+        # Shared store lock from reading the image until the bundle's config.json
+        # names its layers (from then on GC sees them in use); released in _run.
+        lock = store_lock(self.paths, exclusive=False)
+        lock.__enter__()
         undo = Undo()
-        # From here every signal either stops the run cleanly (before the
-        # container exists) or goes to the container (once it does).
-        with forward_signals(None) as fwd:
-            try:
+        undo.add("store lock", lambda: lock.__exit__(None, None, None))
+        try:
+            image = self._image(store, req)
+            mark("image")
+            _single_threaded()  # the container is forked from this process
+            cid = os.urandom(32).hex()
+            # From here every signal either stops the run cleanly (before the
+            # container exists) or goes to the container (once it does).
+            with forward_signals(None) as fwd:
                 return self._run(req, image, cid, real(), undo, mark, fwd)
-            finally:
-                undo.rollback()
+        finally:
+            undo.rollback()
 
     def _run(self, req: RunRequest, image: Image, cid: str, sys: Any, undo: Undo,
              mark: Callable[[str], None], fwd: forward_signals) -> int:
@@ -89,6 +95,7 @@ class NativeBackend:
         undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))
         spec = self._spec(req, image, cid, rootfs)
         dump_spec(spec, os.path.join(bundle, "config.json"), durable=False)
+        undo.run("store lock")  # GC now sees this container's layers in use
         mark("spec")
 
         def premount() -> None:  # runs in container init, in its own mount namespace

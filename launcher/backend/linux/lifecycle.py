@@ -66,6 +66,14 @@ class Undo:
     def add(self, what: str, fn: Callable[[], object]) -> None:
         self.steps.append((what, fn))
 
+    def run(self, what: str) -> None:
+        """Undo one step now (it is done with early), and forget it."""
+        for i, (name, fn) in enumerate(self.steps):
+            if name == what:
+                del self.steps[i]
+                fn()
+                return
+
     def rollback(self) -> None:
         while self.steps:
             _what, fn = self.steps.pop()

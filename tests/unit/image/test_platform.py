@@ -37,7 +37,9 @@ def test_matches_implied_variant() -> None:
     assert Platform("linux", "amd64") == Platform("linux", "x86_64")
 
 
-def _index(*plats: dict[str, str], extra: list[dict[str, object]] | None = None) -> dict[str, object]:
+def _index(
+    *plats: dict[str, str], extra: list[dict[str, object]] | None = None
+) -> dict[str, object]:
     manifests: list[dict[str, object]] = [
         {"digest": "sha256:" + f"{i:064x}", "size": 1, "platform": p} for i, p in enumerate(plats)
     ]

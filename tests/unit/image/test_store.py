@@ -10,7 +10,8 @@ import pytest
 
 from launcher.errors import ImageError, NotFoundError, StateError, UsageError
 from launcher.image import digest as dg
-from launcher.image.store import ImageStore
+from launcher.image.importer import import_rootfs
+from launcher.image.store import Image, ImageStore
 from launcher.paths import Paths
 
 from .tarhelp import TarBuilder
@@ -243,3 +244,101 @@ def test_index_update_is_atomic(store: ImageStore, monkeypatch: pytest.MonkeyPat
         store.put_image("b", manifest, config)
     assert Path(store.paths.images_index).read_bytes() == before
     assert tmp_entries(store) == []
+
+
+# ---- helpers shared by test_catalog / test_gc
+
+
+def import_image(
+    store: ImageStore, ref: str, files: dict[str, bytes], created: str = "2024-01-02T03:04:05Z"
+) -> Image:
+    """A one-layer image made by ``launcher import`` from an in-memory tar."""
+    t = TarBuilder()
+    for name, data in files.items():
+        t.file(name, data)
+    return import_rootfs(store, io.BytesIO(t.data()), ref, created=created)
+
+
+# ---- sizes
+
+
+def test_layer_size_recorded_at_commit(store: ImageStore) -> None:
+    layer = TarBuilder().dir("d").file("d/a", b"x" * 10).file("b", b"y" * 5).link("c", "b").data()
+    diff_id = store.unpack_layer(io.BytesIO(layer))
+    assert Path(store.size_path(diff_id)).read_bytes() == b"15"
+    assert store.layer_size(diff_id) == 15
+    assert os.listdir(store.paths.layers) == [diff_id[7:]]  # layers/ holds layers only
+    # committed by a caller that did not count: one walk (hard links once)
+    tmp = store.new_tmp_dir()
+    Path(tmp, "f").write_bytes(b"z" * 7)
+    os.link(os.path.join(tmp, "f"), os.path.join(tmp, "g"))
+    os.symlink("/etc/passwd", os.path.join(tmp, "l"))
+    other = dg.of_bytes(b"walked")
+    store.commit_layer(tmp, other)
+    assert store.layer_size(other) == 7
+    assert store.size_of([diff_id, other]) == 22
+    assert tmp_entries(store) == []
+
+
+def test_layer_size_rebuilt_when_sidecar_missing_or_bad(store: ImageStore) -> None:
+    diff_id = store.unpack_layer(io.BytesIO(TarBuilder().file("a", b"abc").data()))
+    os.unlink(store.size_path(diff_id))
+    assert store.layer_size(diff_id) == 3
+    assert Path(store.size_path(diff_id)).read_bytes() == b"3"  # cached again
+    Path(store.size_path(diff_id)).write_bytes(b"garbage")
+    assert store.layer_size(diff_id) == 3
+    assert store.layer_size(dg.of_bytes(b"absent")) == 0
+
+
+# ---- dangling images and index records
+
+
+def test_moving_a_tag_leaves_the_old_image_dangling(store: ImageStore) -> None:
+    old = import_image(store, "app:1", {"f": b"old"})
+    new = import_image(store, "app:1", {"f": b"new"})
+    assert old.id != new.id
+    records = {r.key: r for r in store.list()}
+    assert set(records) == {old.id, "docker.io/library/app:1"}
+    dangling = records[old.id]
+    assert dangling.reference == "" and dangling.dangling and dangling.config == old.id
+    found = store.get(old.id[7:19])  # id prefix finds the dangling image
+    assert found.id == old.id and found.record.dangling
+    with pytest.raises(ImageError, match="dangling"):
+        _ = found.reference
+    # tagging it again takes it out of the dangling state
+    import_image(store, "app:2", {"f": b"old"})
+    assert {r.key for r in store.list()} == {"docker.io/library/app:1", "docker.io/library/app:2"}
+
+
+def test_moving_a_tag_of_a_still_referenced_image_leaves_nothing_dangling(
+    store: ImageStore,
+) -> None:
+    old = import_image(store, "app:1", {"f": b"old"})
+    manifest = store.read_blob(old.record.manifest)
+    config = store.read_blob(old.record.config)
+    store.put_image("app:keep", manifest, config)
+    import_image(store, "app:1", {"f": b"new"})
+    assert all(not r.dangling for r in store.list())
+
+
+def test_put_image_records_the_index_digest(store: ImageStore) -> None:
+    manifest, config = make_image(store, {"f": b"1"})
+    index = dg.of_bytes(b"an image index")
+    image = store.put_image("example.com/app:v1", manifest, config, index=index)
+    assert image.record.index == index
+    raw = json.loads(Path(store.paths.images_index).read_text())["images"]
+    assert raw["example.com/app:v1"]["index"] == index
+    assert store.get(f"example.com/app@{index}").id == image.id  # the repo digest works
+    with pytest.raises(ImageError, match="invalid index digest"):
+        store.put_image("example.com/app:v2", manifest, config, index="sha256:nope")
+
+
+def test_dangling_entry_must_name_its_own_image(store: ImageStore) -> None:
+    manifest, config = make_image(store, {"f": b"1"})
+    image = store.put_image("a", manifest, config)
+    raw = json.loads(Path(store.paths.images_index).read_text())
+    entry = raw["images"].pop("docker.io/library/a:latest")
+    raw["images"][dg.of_bytes(b"another id")] = entry
+    Path(store.paths.images_index).write_text(json.dumps(raw))
+    with pytest.raises(StateError, match=r"dangling entry .* names image " + image.id):
+        store.list()
