@@ -255,6 +255,6 @@ def _parse_token(data: bytes, where: str) -> tuple[str, float]:
     if type(token) is not str or not token or not all("!" <= c <= "~" for c in token):
         raise RegistryError(f"{where}: answer has no usable token")
     expires = doc.get("expires_in")
-    if type(expires) not in (int, float) or expires <= 0:
-        expires = DEFAULT_EXPIRY
-    return token, float(expires)
+    if isinstance(expires, int | float) and not isinstance(expires, bool) and expires > 0:
+        return token, float(expires)
+    return token, DEFAULT_EXPIRY

@@ -161,7 +161,7 @@ class Transport:
         self.timeout = timeout
         self._scheme: str | None = None if self.is_insecure(self.host) else "https"
         self._local = threading.local()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # origin() probes while holding it
         self._open: set[http.client.HTTPConnection] = set()
         self._contexts: dict[bool, ssl.SSLContext] = {}
 
