@@ -21,6 +21,8 @@ REQUIRED_PACKAGES=(
     libseccomp2        # loaded with ctypes for the seccomp filter
     golang-github-opencontainers-specs-dev  # the OCI runtime-spec JSON schemas
     iproute2           # ip netns / veth for network tests
+    docker-registry    # a real OCI registry (distribution) on loopback for image tests
+    skopeo             # an independent registry client: pushes test images, reads ours
     ca-certificates
 )
 # Nice to have; missing from some releases, so their absence only warns.
@@ -87,7 +89,21 @@ install_packages() {
         fi
     done
     say "apt-get install ${missing[*]}"
-    apt-get "${APT_OPTS[@]}" install --no-install-recommends "${missing[@]}" </dev/null
+    # Debian's docker-registry package starts a registry on *:5000 at install
+    # time; the tests start their own on loopback. A policy-rc.d (the Debian
+    # way to say "start no services now") keeps the install side-effect free.
+    local policy=/usr/sbin/policy-rc.d ours=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && ours=1
+    fi
+    local rc=0
+    apt-get "${APT_OPTS[@]}" install --no-install-recommends "${missing[@]}" </dev/null || rc=$?
+    [ -z "$ours" ] || rm -f "$policy"
+    if [ $rc -ne 0 ]; then die "apt-get install failed"; fi
+    if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null \
+        && [ -d /run/systemd/system ]; then
+        systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    fi
 }
 
 make_venv() {
