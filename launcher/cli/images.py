@@ -266,13 +266,17 @@ def prune(
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask")] = False,
 ) -> None:
     """Remove unused images and sweep unreferenced blobs and layers."""
+    what = "all images without at least one container" if all_ else "all dangling images"
+    confirm_and_prune(ctx, all_, force, f"WARNING! This will remove {what}.")
+
+
+def confirm_and_prune(ctx: typer.Context, all_images: bool, force: bool, warning: str) -> None:
+    """``image prune`` and ``system prune``: ask (unless ``-f``), prune, report."""
     from launcher import imageops
 
-    what = "all images without at least one container" if all_ else "all dangling images"
-    if not force and not typer.confirm(f"WARNING! This will remove {what}.\n"
-                                       "Are you sure you want to continue?"):
+    if not force and not typer.confirm(f"{warning}\nAre you sure you want to continue?"):
         return
-    lines, report = imageops.prune(state_of(ctx.obj).paths(), all_images=all_)
+    lines, report = imageops.prune(state_of(ctx.obj).paths(), all_images=all_images)
     print_prune(lines, report)
 
 

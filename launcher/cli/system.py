@@ -41,17 +41,11 @@ def prune(
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask")] = False,
 ) -> None:
     """Remove unused data: dangling images, and blobs and layers nothing references."""
-    from launcher import imageops
-    from launcher.cli.images import print_prune
+    from launcher.cli.images import confirm_and_prune
 
     what = "all images without at least one container" if all_ else "all dangling images"
-    if not force and not typer.confirm(
-        f"WARNING! This will remove:\n  - {what}\n  - unreferenced blobs and layers\n"
-        "Are you sure you want to continue?"
-    ):
-        return
-    lines, report = imageops.prune(state_of(ctx.obj).paths(), all_images=all_)
-    print_prune(lines, report)
+    confirm_and_prune(ctx, all_, force, f"WARNING! This will remove:\n  - {what}\n"
+                      "  - unreferenced blobs and layers")
 
 
 def version(fmt: FormatOption = "table") -> None:

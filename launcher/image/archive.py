@@ -206,15 +206,7 @@ def _index_tar(f: BinaryIO) -> dict[str, _Entry]:
     f.seek(0)
     name = "(start)"
     try:
-        tf = tarfile.TarFile(
-            fileobj=_SeekSource(f),  # type: ignore[arg-type]
-            mode="r",
-            tarinfo=tarstream.Header,
-            encoding="utf-8",
-            errors="surrogateescape",
-        )
-        while (m := tf.next()) is not None:
-            tf.members.clear()  # type: ignore[attr-defined]  # else it keeps every header
+        for m, _tf in tarstream.headers(_SeekSource(f)):
             name = m.name
             _add_entry(entries, m, end)
     except (tarfile.TarError, RecursionError, UnicodeError) as exc:

@@ -40,6 +40,7 @@ from launcher import fastjson
 from launcher.errors import ImageError, UsageError
 from launcher.image import archive as ar
 from launcher.image import digest as dg
+from launcher.image.jsondoc import config_diff_ids, json_object
 from launcher.registry import mediatypes as mt
 
 TYPE_CHECKING = False
@@ -142,22 +143,12 @@ def _read_json(archive: Archive, name: str, cap: int, what: str) -> Any:
 
 
 def _object(data: bytes | Any, what: str) -> dict[str, Any]:
+    """``data`` (bytes, or JSON already parsed) as an object."""
     if isinstance(data, bytes):
-        try:
-            data = fastjson.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ImageError(f"{what} is not valid JSON: {exc}") from None
+        return json_object(data, what)
     if type(data) is not dict:
         raise ImageError(f"{what} is not a JSON object")
     return data
-
-
-def _diff_ids(config: dict[str, Any], count: int, where: str) -> list[str]:
-    rootfs = config.get("rootfs")
-    ids = rootfs.get("diff_ids") if type(rootfs) is dict else None
-    if type(ids) is not list or len(ids) != count:
-        raise ImageError(f"{where}: the config's rootfs.diff_ids do not match the layers")
-    return [dg.validate(d, "diff id") for d in ids]
 
 
 def _image(where: str, config: bytes, layers: list[_Layer],
@@ -252,7 +243,7 @@ def _oci_image(archive: Archive, desc: dict[str, Any], names: list[Reference]) -
             type(layer_descs) is not list):
         raise ImageError(f"{where}: not a schema 2 image manifest")
     config = _blob(archive, config_desc, ar.CONFIG_MAX, "image config")
-    diff_ids = _diff_ids(_object(config, f"{where}: image config"), len(layer_descs), where)
+    diff_ids = config_diff_ids(_object(config, f"{where}: image config"), len(layer_descs), where)
     layers = [_oci_layer(archive, d, diff_id, where)
               for d, diff_id in zip(layer_descs, diff_ids, strict=True)]
     image = _image(where, config, layers, names)
@@ -330,7 +321,7 @@ def _docker_image(archive: Archive, entry: Any, where: str) -> _Image:
     with archive.open(config_name, f"{where}: config") as m:
         config = m.read_all(ar.CONFIG_MAX, "image config")
     _check_named_digest(config_name, dg.of_bytes(config), where)
-    diff_ids = _diff_ids(_object(config, f"{where}: image config"), len(layer_names), where)
+    diff_ids = config_diff_ids(_object(config, f"{where}: image config"), len(layer_names), where)
     layers: list[_Layer] = []
     for name, diff_id in zip(layer_names, diff_ids, strict=True):
         with archive.open(name, f"{where}: layer") as m:

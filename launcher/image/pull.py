@@ -24,10 +24,10 @@ that pulls first still forks from a single-threaded process.
 
 from __future__ import annotations
 
-from launcher import fastjson
 from launcher.errors import ImageError, LauncherError
 from launcher.image import digest as dg
 from launcher.image import platform as plat
+from launcher.image.jsondoc import config_diff_ids, json_object
 from launcher.image.reference import Reference, parse
 
 TYPE_CHECKING = False
@@ -108,12 +108,12 @@ class _Puller:
         self.report.status(f"{ref.tag or ref.digest}: Pulling from {ref.familiar_name()}")
         top = self.registry.get_manifest(self.repo, ref.digest or ref.tag or "latest")
         manifest = self._single(top)
-        doc = _object(manifest.data, f"{self.where}: manifest")
+        doc = json_object(manifest.data, f"{self.where}: manifest")
         config_desc, layers = _descriptors(doc, self.where)
         config_bytes = self._config(config_desc)
-        config = _object(config_bytes, f"{self.where}: image config")
+        config = json_object(config_bytes, f"{self.where}: image config")
         self._check_platform(config, top is manifest)
-        diff_ids = _diff_ids(config, len(layers), self.where)
+        diff_ids = config_diff_ids(config, len(layers), self.where)
         updated = not self._up_to_date(manifest.digest)
         from launcher.image.lock import store_lock
 
@@ -139,7 +139,7 @@ class _Puller:
             return top
         if top.media_type not in mt.INDEX_TYPES:
             raise ImageError(f"{self.where}: unsupported manifest type {top.media_type!r}")
-        index = _object(top.data, f"{self.where}: image index")
+        index = json_object(top.data, f"{self.where}: image index")
         want = self.platform or plat.host()
         desc = plat.select(index, want, self.where)
         digest = dg.validate(desc.get("digest"), "manifest digest")
@@ -187,16 +187,6 @@ class _Puller:
             layers, diff_ids)
 
 
-def _object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        obj = fastjson.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ImageError(f"{what} is not valid JSON: {exc}") from None
-    if type(obj) is not dict:
-        raise ImageError(f"{what} is not a JSON object")
-    return obj
-
-
 def _descriptors(doc: dict[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if doc.get("schemaVersion") != 2:
         raise ImageError(f"{where}: manifest schemaVersion is not 2")
@@ -219,11 +209,3 @@ def _size(desc: dict[str, Any], where: str) -> int:
     if type(size) is not int or size < 0:
         raise ImageError(f"{where}: descriptor {desc.get('digest')} has no valid size")
     return size
-
-
-def _diff_ids(config: dict[str, Any], count: int, where: str) -> list[str]:
-    rootfs = config.get("rootfs")
-    ids = rootfs.get("diff_ids") if type(rootfs) is dict else None
-    if type(ids) is not list or len(ids) != count:
-        raise ImageError(f"{where}: config rootfs.diff_ids does not match the manifest's layers")
-    return [dg.validate(d, "diff id") for d in ids]

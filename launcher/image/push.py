@@ -95,7 +95,11 @@ def _blob(store: ImageStore, registry: Registry, repo: str, desc: dict[str, Any]
     if size < 0:
         raise ImageError(f"blob {digest} is not in the store (was the image imported "
                          "from an archive without it?)")
-    say = (lambda state: None) if quiet else (lambda state: report.layer(digest, state))
+
+    def say(state: str) -> None:
+        if not quiet:
+            report.layer(digest, state)
+
     if registry.blob_size(repo, digest) is not None:
         say("Layer already exists")
         return

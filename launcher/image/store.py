@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import os
 
-from launcher import fastjson
 from launcher.errors import ImageError, NotFoundError
 from launcher.image import blobs
 from launcher.image import digest as dg
 from launcher.image import index as ix
 from launcher.image.blobs import BlobWriter
 from launcher.image.index import INDEX_VERSION, ImageRecord
+from launcher.image.jsondoc import json_object
 from launcher.image.reference import Reference, parse
 
 TYPE_CHECKING = False
@@ -269,8 +269,8 @@ class ImageStore:
         from launcher.image.lock import store_lock
 
         reference = ref if isinstance(ref, Reference) else parse(ref)
-        manifest = _json_object(manifest_bytes, "manifest")
-        raw_config = _json_object(config_bytes, "image config")
+        manifest = json_object(manifest_bytes, "manifest")
+        raw_config = json_object(config_bytes, "image config")
         config_digest = dg.of_bytes(config_bytes)
         desc = manifest.get("config")
         if type(desc) is not dict or desc.get("digest") != config_digest:
@@ -344,7 +344,7 @@ class ImageStore:
 
     def read_json(self, digest: str, what: str, max_size: int = MANIFEST_MAX) -> dict[str, Any]:
         """A stored JSON object blob (manifest, config, index)."""
-        return _json_object(self.read_blob(digest, max_size), what)
+        return json_object(self.read_blob(digest, max_size), what)
 
     def diff_ids(self, record: ImageRecord) -> builtins.list[str]:
         """An image's layer diff ids, from its config (no manifest read)."""
@@ -424,16 +424,6 @@ def _try_parse(text: str) -> Reference | None:
         return parse(text)
     except UsageError:
         return None
-
-
-def _json_object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        obj = fastjson.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ImageError(f"{what} is not valid JSON: {exc}") from None
-    if type(obj) is not dict:
-        raise ImageError(f"{what} is not a JSON object")
-    return obj
 
 
 def _diff_ids(manifest: dict[str, Any], config: dict[str, Any]) -> list[str]:

@@ -22,6 +22,8 @@ from launcher.errors import ImageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from launcher.image.digest import Reader
 
 BLOCK = 512
@@ -148,3 +150,19 @@ def check_pax(buf: bytes) -> None:
         if buf.startswith(b"GNU.sparse.", sp + 1):
             raise ImageError("tar: GNU sparse files are not supported")
         pos = end
+
+
+def headers(fileobj: object) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
+    """Each member header of the tar read from ``fileobj`` (a :class:`Source` or any
+    forward-reading file), with the TarFile to read its data through. Headers are
+    not kept (``members`` would grow with every entry)."""
+    tf = tarfile.TarFile(
+        fileobj=fileobj,  # type: ignore[arg-type]
+        mode="r",
+        tarinfo=Header,
+        encoding="utf-8",
+        errors="surrogateescape",
+    )
+    while (m := tf.next()) is not None:
+        tf.members.clear()  # type: ignore[attr-defined]
+        yield m, tf

@@ -51,15 +51,7 @@ def apply_tar(stream: Reader, dest: str, limits: Limits | None = None) -> Stats:
     name = "(start)"
     try:
         try:
-            tf = tarfile.TarFile(
-                fileobj=src,  # type: ignore[arg-type]
-                mode="r",
-                tarinfo=tarstream.Header,
-                encoding="utf-8",
-                errors="surrogateescape",
-            )
-            while (m := tf.next()) is not None:
-                tf.members.clear()  # type: ignore[attr-defined]  # else it keeps every header
+            for m, tf in tarstream.headers(src):
                 name = m.name
                 app.entry(m, tf)
         except (tarfile.TarError, RecursionError) as exc:

@@ -161,7 +161,8 @@ class Transport:
         self.timeout = timeout
         self._scheme: str | None = None if self.is_insecure(self.host) else "https"
         self._local = threading.local()
-        self._lock = threading.RLock()  # origin() probes while holding it
+        self._lock = threading.Lock()  # guards _open
+        self._probe_lock = threading.Lock()  # one thread chooses the scheme
         self._open: set[http.client.HTTPConnection] = set()
         self._contexts: dict[bool, ssl.SSLContext] = {}
 
@@ -176,7 +177,7 @@ class Transport:
     def origin(self) -> tuple[str, str]:
         """The registry's (scheme, netloc), choosing the scheme on first use."""
         if self._scheme is None:
-            with self._lock:
+            with self._probe_lock:
                 if self._scheme is None:
                     self._scheme = self._probe()
         return self._scheme, self.host

@@ -132,8 +132,9 @@ class _Site:
         self.httpd.site = self
         self.netloc = f"{host}:{self.httpd.server_address[1]}"
         self.url = f"{'https' if tls else 'http'}://{self.netloc}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
-                                       name=f"fake-{name}")
+        # A short poll interval: shutdown() waits for it, once per test and server.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,),
+                                       daemon=True, name=f"fake-{name}")
         self.thread.start()
 
     def close(self) -> None:
