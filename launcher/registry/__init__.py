@@ -5,6 +5,8 @@
     credentials  auth.json (Docker's config.json ``auths``), written atomically, 0600
     transport    HTTP(S) connections per thread and origin, TLS/plain choice, redirects
     auth         ``WWW-Authenticate`` parsing, bearer tokens, where credentials may go
+    manifests    ``Manifest``, the 4 MiB cap, media type checks (type confusion)
+    blobio       the resumable blob download, upload bodies
     client       ``Registry``: manifests, blobs (resumable download, mount, upload)
 
 Only the stdlib is used, and nothing here is on the container start path:

@@ -176,8 +176,11 @@ class Authenticator:
             if challenge.scheme == "basic":
                 header = self._basic()
             else:
-                self._tokens.pop(scopes, None)
-                header = self._fetch_token(challenge, scopes)
+                cached = self._tokens.get(scopes)
+                if cached is not None and cached[0] != sent and cached[1] > self.clock():
+                    header = cached[0]  # another thread got one meanwhile
+                else:
+                    header = self._fetch_token(challenge, scopes)
         return header if header != sent else None
 
     def failure(self, message: str) -> AuthError:

@@ -21,9 +21,10 @@ class Download:
 
     It asks for ``Range: bytes=<done>-``; a server that answers 200 (the
     whole blob) instead of 206 has its first ``done`` bytes skipped. A
-    dropped connection, a short body or a 5xx raises ``TransportError``
-    (``fetch_blob`` retries); a body longer than ``size`` is an error before
-    the excess reaches ``write``."""
+    dropped connection, a body cut short of its Content-Length or a 5xx raises
+    ``TransportError`` (``fetch_blob`` retries); a blob longer than ``size`` is
+    an error before the excess reaches ``write``, and one shorter (a whole
+    body, or a 416) is an error without retries."""
 
     __slots__ = ("digest", "done", "path", "progress", "registry", "repo", "size", "where",
                  "write")
@@ -73,9 +74,12 @@ class Download:
                 raise RegistryError(f"{self.where}: the registry resumed at byte {start}, "
                                     f"not {self.done}")
             return self.done - start
-        if status == 416 and size is not None and self.done >= size:
+        if status == 416 and size is not None:
             reply.drain()
-            return None
+            if self.done >= size:
+                return None
+            raise RegistryError(f"{self.where}: the blob ends before byte {self.done + 1} "
+                                f"of the expected {size}")
         if status == 404:
             reply.drain()
             raise NotFoundError(f"blob unknown: {self.where}")
@@ -104,6 +108,9 @@ class Download:
         if skip:  # a 200 shorter than what we already had
             raise TransportError(f"{self.where}: the body ended before byte {self.done}")
         if size is not None and self.done < size:
+            if reply.length() is not None:  # the body was whole: the blob is short
+                raise RegistryError(f"{self.where}: {self.done} bytes, fewer than the "
+                                    f"expected {size}")
             raise TransportError(f"{self.where}: connection closed after {self.done} of "
                                  f"{size} bytes")
 

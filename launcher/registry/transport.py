@@ -86,7 +86,8 @@ class Reply:
     """A response whose connection is given back only once its body was read:
     callers read it whole (``body``, ``drain``) or ``close`` it."""
 
-    __slots__ = ("_conn", "_what", "headers", "response", "status", "url")
+    __slots__ = ("_conn", "_expected", "_received", "_what", "headers", "response", "status",
+                 "url")
 
     def __init__(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse,
                  url: str, what: str) -> None:
@@ -96,6 +97,9 @@ class Reply:
         self.status = response.status
         self.headers = response.headers
         self.url = url
+        # The body's length as http.client counts it (0 for HEAD, 204, 304).
+        self._expected: int | None = response.length
+        self._received = 0
 
     def header(self, name: str) -> str:
         return str(self.headers.get(name, "")).strip()
@@ -106,11 +110,19 @@ class Reply:
         return int(value) if value.isdigit() else None
 
     def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the body; b"" at its end. A body cut short of its
+        Content-Length is a TransportError (http.client just returns b"" there)."""
         try:
-            return self.response.read(n)
+            data = self.response.read(n)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise TransportError(f"{self._what}: {_error_text(exc)}") from None
+        self._received += len(data)
+        if not data and n and self._expected is not None and self._received < self._expected:
+            self.close()
+            raise TransportError(f"{self._what}: connection closed after {self._received} "
+                                 f"of {self._expected} bytes")
+        return data
 
     def body(self, cap: int, what: str) -> bytes:
         """The whole body; RegistryError, without reading on, once it exceeds ``cap``."""

@@ -40,7 +40,7 @@ def store(tmp_path: Path) -> ImageStore:
 @pytest.fixture
 def client(fake: FakeRegistry) -> Iterator[Registry]:
     reg = Registry(fake.domain)
-    reg.sleep = lambda seconds: None  # type: ignore[attr-defined]
+    reg.sleep = lambda seconds: None
     yield reg
     reg.close()
 

@@ -8,13 +8,15 @@
 
 It serves manifests (by tag and by digest) and blobs from dicts, accepts uploads
 (POST, PATCH, PUT, cross-repository mounts) and manifest PUTs, and records every
-request it gets (``requests``: server, method, path, headers) for assertions.
+request it gets (``requests``: server, method, path, headers, body and the
+client's address, one per connection) for assertions.
 
 Three servers, each a ``ThreadingHTTPServer`` thread speaking HTTP/1.1 keep-alive:
 
 * ``registry`` -- the ``/v2/`` API, on ``host`` (plain HTTP, or TLS with ``tls=``);
 * ``token`` -- the bearer token endpoint ``/token``: on the registry's own server,
   or on its own server at ``token_host`` (e.g. ``127.0.0.2``: another host);
+  its requests are recorded as the ``token`` server's either way;
 * ``blobs`` -- where ``redirect_blobs`` sends blob GETs (``blob_host``, own port).
 
 Switches (plain attributes; set them at any time):
@@ -36,6 +38,7 @@ Switches (plain attributes; set them at any time):
 ``strict_accept``        like distribution 2.8: a type missing from Accept -> 404
 ``absolute_location``    upload Locations are absolute URLs (default: relative)
 ``mount_allowed``        cross-repository mounts succeed when the source has the blob
+``drop_keepalive``       hang up after each answer without saying so (stale keep-alive)
 """
 
 from __future__ import annotations
@@ -44,12 +47,14 @@ import base64
 import hashlib
 import json
 import secrets
-import socket
 import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.unit.registry.fakeserver import Handler, Request, Site
+
+__all__ = ["OCI_CONFIG", "OCI_LAYER_GZIP", "OCI_MANIFEST", "FakeRegistry", "Request", "sha256"]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -58,89 +63,6 @@ OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class Request:
-    """One request as a server saw it."""
-
-    __slots__ = ("body", "headers", "method", "path", "server")
-
-    def __init__(self, server: str, method: str, path: str, headers: dict[str, str],
-                 body: bytes) -> None:
-        self.server = server
-        self.method = method
-        self.path = path
-        self.headers = headers  # lowercased names
-        self.body = body
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    def __repr__(self) -> str:
-        return f"Request({self.server} {self.method} {self.path})"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        tls = self.server.site.tls
-        if tls is not None:
-            self.request = tls.wrap_socket(self.request, server_side=True)
-        super().setup()
-
-    def handle(self) -> None:
-        if self.server.site.tls is None:
-            try:
-                first = self.connection.recv(1, socket.MSG_PEEK)
-            except OSError:
-                return
-            if first == b"\x16":
-                return  # a TLS ClientHello on plain HTTP: hang up (Go servers answer 400)
-        try:
-            super().handle()
-        except (ConnectionError, ssl.SSLError, TimeoutError):
-            pass
-
-    def _dispatch(self) -> None:
-        self.server.site.owner._handle(self, self.server.site.name)
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    site: _Site
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # failed handshakes and hang-ups are part of the tests
-
-
-class _Site:
-    """One listening server in its own thread."""
-
-    def __init__(self, owner: FakeRegistry, name: str, host: str,
-                 tls: ssl.SSLContext | None = None) -> None:
-        self.owner = owner
-        self.name = name
-        self.tls = tls
-        self.httpd = _HTTPServer((host, 0), _Handler)
-        self.httpd.site = self
-        self.netloc = f"{host}:{self.httpd.server_address[1]}"
-        self.url = f"{'https' if tls else 'http'}://{self.netloc}"
-        # A short poll interval: shutdown() waits for it, once per test and server.
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,),
-                                       daemon=True, name=f"fake-{name}")
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
 
 
 class FakeRegistry:
@@ -166,6 +88,7 @@ class FakeRegistry:
         self.strict_accept = True
         self.absolute_location = False
         self.mount_allowed = True
+        self.drop_keepalive = False
 
         self.manifests: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.blobs: dict[str, bytes] = {}
@@ -175,13 +98,13 @@ class FakeRegistry:
         self.requests: list[Request] = []
         self.lock = threading.Lock()
 
-        self._sites: list[_Site] = []
+        self._sites: list[Site] = []
         self.registry = self._site("registry", host, tls)
         self.token = self._site("token", token_host) if token_host else self.registry
         self.blob_server = self._site("blobs", blob_host)
 
-    def _site(self, name: str, host: str, tls: ssl.SSLContext | None = None) -> _Site:
-        site = _Site(self, name, host, tls)
+    def _site(self, name: str, host: str, tls: ssl.SSLContext | None = None) -> Site:
+        site = Site(self, name, host, tls)
         self._sites.append(site)
         return site
 
@@ -241,18 +164,21 @@ class FakeRegistry:
 
     # -- dispatch ----------------------------------------------------------------------
 
-    def _handle(self, h: _Handler, server: str) -> None:
+    def _handle(self, h: Handler, server: str) -> None:
         # Bodies are read first, whatever the answer: the connection stays in step.
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in h.headers.items()}
-        req = Request(server, h.command, h.path, headers, body)
+        path = urlsplit(h.path).path
+        is_token = path == "/token" and self.token.name == server
+        # Token requests are recorded as the "token" server's, wherever it runs.
+        req = Request("token" if is_token else server, h.command, h.path, headers, body)
+        req.peer = h.client_address[:2]
         with self.lock:
             self.requests.append(req)
         if server == "blobs":
             return self._serve_blob(h, h.path.rsplit("/", 1)[-1], redirect=False)
-        path = urlsplit(h.path).path
-        if path == "/token" and self.token.name == server:
+        if is_token:
             return self._token(h, req)
         if server != "registry" or not path.startswith("/v2/"):
             return self._send(h, 404, _errors("NOT_FOUND", "no such endpoint"))
@@ -280,7 +206,7 @@ class FakeRegistry:
         user, _, password = base64.b64decode(value[6:]).decode().partition(":")
         return user if self.users.get(user) == password and user else None
 
-    def _authorized(self, h: _Handler, req: Request, repo: str | None, action: str) -> bool:
+    def _authorized(self, h: Handler, req: Request, repo: str | None, action: str) -> bool:
         if self.auth is None:
             return True
         value = req.header("Authorization") or ""
@@ -301,7 +227,7 @@ class FakeRegistry:
                    {"WWW-Authenticate": challenge + (scope if repo else "")})
         return False
 
-    def _token(self, h: _Handler, req: Request) -> None:
+    def _token(self, h: Handler, req: Request) -> None:
         user = self._user(req)
         if user is None:
             return self._send(h, 401, _errors("UNAUTHORIZED", "incorrect username or password"))
@@ -326,7 +252,7 @@ class FakeRegistry:
 
     # -- manifests ---------------------------------------------------------------------
 
-    def _manifest(self, h: _Handler, req: Request, repo: str, ref: str) -> None:
+    def _manifest(self, h: Handler, req: Request, repo: str, ref: str) -> None:
         if h.command == "PUT":
             data = req.body
             digest = self.add_manifest(repo, data, req.header("Content-Type") or "", ref)
@@ -346,7 +272,7 @@ class FakeRegistry:
             "Content-Type": self.manifest_content_type or media_type,
             "Docker-Content-Digest": sha256(data)})
 
-    def _huge(self, h: _Handler) -> None:
+    def _huge(self, h: Handler) -> None:
         size = self.huge_manifest or 0
         if self.huge_with_length:
             return self._send(h, 200, b"{" + b" " * (size - 2) + b"}",
@@ -366,14 +292,14 @@ class FakeRegistry:
 
     # -- blobs -------------------------------------------------------------------------
 
-    def _blob(self, h: _Handler, req: Request, repo: str, digest: str) -> None:
+    def _blob(self, h: Handler, req: Request, repo: str, digest: str) -> None:
         with self.lock:
             known = digest in self.repo_blobs.get(repo, set())
         if not known:
             return self._send(h, 404, _errors("BLOB_UNKNOWN", "blob unknown to registry"))
         return self._serve_blob(h, digest, redirect=self.redirect_blobs)
 
-    def _serve_blob(self, h: _Handler, digest: str, redirect: bool) -> None:
+    def _serve_blob(self, h: Handler, digest: str, redirect: bool) -> None:
         if redirect:
             return self._send(h, 307, b"", {"Location": f"{self.blob_server.url}/blobs/{digest}"})
         with self.lock:
@@ -414,7 +340,7 @@ class FakeRegistry:
 
     # -- uploads -----------------------------------------------------------------------
 
-    def _upload(self, h: _Handler, req: Request, repo: str, session: str) -> None:
+    def _upload(self, h: Handler, req: Request, repo: str, session: str) -> None:
         query = parse_qs(urlsplit(h.path).query)
         if h.command == "POST":
             return self._start_upload(h, req, repo, query)
@@ -445,7 +371,7 @@ class FakeRegistry:
         return self._send(h, 201, b"", {"Docker-Content-Digest": digest,
                                         "Location": f"/v2/{repo}/blobs/{digest}"})
 
-    def _start_upload(self, h: _Handler, req: Request, repo: str,
+    def _start_upload(self, h: Handler, req: Request, repo: str,
                       query: dict[str, list[str]]) -> None:
         digest, source = query.get("mount", [""])[0], query.get("from", [""])[0]
         if digest and self.mount_allowed:
@@ -471,7 +397,7 @@ class FakeRegistry:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _send(self, h: _Handler, status: int, body: bytes = b"",
+    def _send(self, h: Handler, status: int, body: bytes = b"",
               headers: dict[str, str] | None = None) -> None:
         h.send_response(status)
         for name, value in (headers or {}).items():
@@ -480,6 +406,8 @@ class FakeRegistry:
         h.end_headers()
         if h.command != "HEAD" and body:
             h.wfile.write(body)
+        if self.drop_keepalive:
+            h.close_connection = True
 
 
 def _errors(code: str, message: str) -> bytes:
