@@ -105,8 +105,8 @@ class _Puller:
 
     def run(self) -> PullResult:
         ref = self.reference
-        self.report.status(f"{ref.tag or ref.digest}: Pulling from {ref.familiar_name()}")
         top = self.registry.get_manifest(self.repo, ref.digest or ref.tag or "latest")
+        self.report.status(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
         manifest = self._single(top)
         doc = json_object(manifest.data, f"{self.where}: manifest")
         config_desc, layers = _descriptors(doc, self.where)

@@ -51,7 +51,7 @@ def test_not_executable_is_126(cli: Cli) -> None:
     ("args", "needle"),
     [
         (("--bogus", "busybox", "true"), "unknown flag: --bogus"),
-        (("nope:1", "true"), "nope:1"),
+        (("--pull", "never", "nope:1", "true"), "nope:1"),
         (("--memory", "x", "busybox", "true"), '"-m, --memory"'),
         (("--cpus", "zero", "busybox", "true"), '"--cpus"'),
         (("--network", "bridge0", "busybox", "true"), '"--network'),

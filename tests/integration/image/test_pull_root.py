@@ -137,6 +137,11 @@ def test_run_pulls_a_missing_image(cli: Cli, registry: RegistryServer,
     assert res.stderr.startswith(f"Unable to find image '{ref}' locally\n")
     never = cli("run", "--rm", "--pull", "never", f"{registry.host}/nope/nope:1", "true")
     assert never.returncode == 125 and "not found" in never.stderr
+    missing = cli("run", "--rm", f"{registry.host}/nope/nope:1", "true")
+    assert missing.returncode == 125
+    lines = missing.stderr.splitlines()
+    assert lines[0] == f"Unable to find image '{registry.host}/nope/nope:1' locally"
+    assert lines[-1].startswith("launcher: manifest unknown") and len(lines) == 2
 
 
 def test_missing_image_and_tag_errors(cli: Cli, registry: RegistryServer) -> None:
