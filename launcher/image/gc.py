@@ -28,8 +28,8 @@ from launcher.errors import LauncherError
 from launcher.image import digest as dg
 from launcher.image import index as ix
 from launcher.image import usage as usage_mod
+from launcher.image.layersize import read_size, tree_size
 from launcher.image.lock import store_lock
-from launcher.image.store import read_size, tree_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

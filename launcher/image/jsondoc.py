@@ -14,6 +14,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
 
 def json_object(data: bytes, what: str) -> dict[str, Any]:
     """``data`` as a JSON object; ImageError naming ``what`` otherwise."""
@@ -32,4 +37,21 @@ def config_diff_ids(config: dict[str, Any], count: int, where: str) -> list[str]
     ids = rootfs.get("diff_ids") if type(rootfs) is dict else None
     if type(ids) is not list or len(ids) != count:
         raise ImageError(f"{where}: config rootfs.diff_ids does not match the manifest's layers")
+    return [dg.validate(d, "diff id") for d in ids]
+
+
+def manifest_diff_ids(manifest: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """A stored image's layer diff ids, from its config, checked against the
+    manifest (a v2 image manifest whose layers match them one for one)."""
+    if manifest.get("schemaVersion") != 2 or manifest.get("mediaType", MANIFEST_TYPES[0]) not in (
+        MANIFEST_TYPES
+    ):
+        raise ImageError("not an OCI/Docker v2 image manifest")
+    layers = manifest.get("layers")
+    rootfs = config.get("rootfs")
+    ids = rootfs.get("diff_ids") if type(rootfs) is dict else None
+    if type(layers) is not list or type(ids) is not list or len(layers) != len(ids):
+        raise ImageError("manifest layers and config rootfs.diff_ids do not match")
+    for layer in layers:
+        dg.validate(layer.get("digest") if type(layer) is dict else None, "layer digest")
     return [dg.validate(d, "diff id") for d in ids]

@@ -16,11 +16,9 @@ layer directory exists only after its whole tar was applied and the diff id
 computed (unpack into tmp/, syncfs, rename). The index is replaced atomically
 (temp + fsync + rename) under the lock, so readers need no lock.
 
-Sizes: the unpacked size of a layer (sum of its regular files' sizes, as
-Docker counts it) is recorded once, in its ``layer-sizes/`` sidecar, when the layer
-is committed: from the tar headers when unpack_layer applied it, else by one
-walk of the fresh directory. The sidecar is a cache (written after the layer,
-recomputed if missing or unreadable); GC removes it with its layer.
+Sizes: each layer's unpacked size is recorded in its ``layer-sizes/``
+sidecar when the layer is committed (layersize.py, imported only where a size
+is written or read: it is not needed to start a container).
 
 Writers: blob_writer(expected digest, size) -> unpack_layer(blob, expected
 diff id) -> put_image, all under ``store_lock(paths, exclusive=False)``;
@@ -37,7 +35,8 @@ from launcher.image import digest as dg
 from launcher.image import index as ix
 from launcher.image.blobs import BlobWriter
 from launcher.image.index import INDEX_VERSION, ImageRecord
-from launcher.image.jsondoc import json_object
+from launcher.image.jsondoc import MANIFEST_TYPES as MANIFEST_TYPES
+from launcher.image.jsondoc import json_object, manifest_diff_ids
 from launcher.image.reference import Reference, parse
 
 TYPE_CHECKING = False
@@ -55,10 +54,6 @@ __all__ = ["INDEX_VERSION", "Image", "ImageRecord", "ImageStore"]
 
 MANIFEST_MAX = 4 << 20
 CONFIG_MAX = 8 << 20
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
 
 
 class Image:
@@ -163,9 +158,11 @@ class ImageStore:
         ``size``: its unpacked size when the caller counted it (else one walk
         of ``tmp_dir`` counts it), recorded in the layer's sidecar.
         """
+        from launcher.image import layersize
+
         final = self.layer_path(diff_id)
         if size is None:
-            size = tree_size(tmp_dir)
+            size = layersize.tree_size(tmp_dir)
         blobs.syncfs(tmp_dir)
         try:
             os.rename(tmp_dir, final)
@@ -176,7 +173,7 @@ class ImageStore:
             self.remove_tmp(tmp_dir)  # another unpack of the same layer won the race
         else:
             blobs.fsync_dir(self.paths.layers)
-        self._write_size(diff_id, size)
+        layersize.write_size(self.paths, diff_id, size)
         return final
 
     def unpack_layer(
@@ -215,40 +212,20 @@ class ImageStore:
         return self.paths.layer_sizes
 
     def size_path(self, diff_id: str) -> str:
-        return os.path.join(self.sizes_dir, dg.hex_of(diff_id, "diff id"))
+        """The size sidecar of layer ``diff_id`` (layersize.py)."""
+        from launcher.image import layersize
+
+        return layersize.size_path(self.paths, diff_id)
 
     def layer_size(self, diff_id: str) -> int:
-        """Unpacked size of a stored layer (0 if absent), from its sidecar; a
-        missing sidecar (a store from before sizes were kept) is rebuilt once."""
-        size = read_size(self.size_path(diff_id))
-        if size is not None:
-            return size
-        path = self.layer_path(diff_id)
-        if not os.path.isdir(path):
-            return 0
-        size = tree_size(path)
-        try:
-            self._write_size(diff_id, size)
-        except OSError:
-            pass  # a cache: a read-only store still lists its images
-        return size
+        """Unpacked size of a stored layer (0 if absent), from its sidecar."""
+        from launcher.image import layersize
+
+        return layersize.layer_size(self.paths, diff_id)
 
     def size_of(self, diff_ids: Iterable[str]) -> int:
         """An image's size: the sum of its layers' unpacked sizes."""
         return sum(self.layer_size(d) for d in diff_ids)
-
-    def _write_size(self, diff_id: str, size: int) -> None:
-        os.makedirs(self.sizes_dir, mode=0o700, exist_ok=True)
-        tmp, fd = blobs.tmp_file(self.paths.storage_tmp, "size")
-        try:
-            try:
-                os.write(fd, str(size).encode())
-            finally:
-                os.close(fd)
-            os.rename(tmp, self.size_path(diff_id))
-        except BaseException:
-            blobs.unlink_quiet(tmp)
-            raise
 
     # ---- images
     def put_image(
@@ -275,7 +252,7 @@ class ImageStore:
         desc = manifest.get("config")
         if type(desc) is not dict or desc.get("digest") != config_digest:
             raise ImageError("manifest config descriptor does not match the config blob")
-        diff_ids = _diff_ids(manifest, raw_config)
+        diff_ids = manifest_diff_ids(manifest, raw_config)
         created = raw_config.get("created")
         # Shared store lock: GC must not sweep these blobs before they are indexed.
         with store_lock(self.paths, exclusive=False):
@@ -361,7 +338,7 @@ class ImageStore:
 
         manifest = self.read_json(record.manifest, "manifest")
         raw_config = self.read_json(record.config, "image config", CONFIG_MAX)
-        diff_ids = _diff_ids(manifest, raw_config)
+        diff_ids = manifest_diff_ids(manifest, raw_config)
         dirs = [self.layer_path(d) for d in diff_ids]
         for d, path in zip(diff_ids, dirs, strict=True):
             if not os.path.isdir(path):
@@ -382,41 +359,6 @@ class ImageStore:
     _update_index = update_index
 
 
-def read_size(path: str) -> int | None:
-    """A layer's recorded size, or None when the sidecar is missing or unreadable."""
-    try:
-        with open(path, "rb") as f:
-            text = f.read(32)
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def tree_size(path: str) -> int:
-    """Sum of the sizes of the regular files under ``path`` (hard links once),
-    never following symlinks. Unreadable subdirectories count as empty."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    stack = [path]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                stack.append(e.path)
-            elif e.is_file(follow_symlinks=False):
-                st = e.stat(follow_symlinks=False)
-                if st.st_nlink > 1:
-                    if (st.st_dev, st.st_ino) in seen:
-                        continue
-                    seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
-
-
 def _try_parse(text: str) -> Reference | None:
     from launcher.errors import UsageError
 
@@ -425,18 +367,3 @@ def _try_parse(text: str) -> Reference | None:
     except UsageError:
         return None
 
-
-def _diff_ids(manifest: dict[str, Any], config: dict[str, Any]) -> list[str]:
-    """Layer diff ids from the config, checked against the manifest's layers."""
-    if manifest.get("schemaVersion") != 2 or manifest.get("mediaType", MANIFEST_TYPES[0]) not in (
-        MANIFEST_TYPES
-    ):
-        raise ImageError("not an OCI/Docker v2 image manifest")
-    layers = manifest.get("layers")
-    rootfs = config.get("rootfs")
-    ids = rootfs.get("diff_ids") if type(rootfs) is dict else None
-    if type(layers) is not list or type(ids) is not list or len(layers) != len(ids):
-        raise ImageError("manifest layers and config rootfs.diff_ids do not match")
-    for layer in layers:
-        dg.validate(layer.get("digest") if type(layer) is dict else None, "layer digest")
-    return [dg.validate(d, "diff id") for d in ids]

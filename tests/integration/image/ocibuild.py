@@ -1,30 +1,46 @@
-"""Deterministic OCI image layouts for integration tests, and skopeo helpers to push them.
+"""Deterministic OCI image layouts for integration tests.
 
 A layout is a directory holding ``oci-layout``, ``index.json`` and ``blobs/sha256/``;
 several tags may share one (``build_image`` adds or replaces the entry named by
 ``org.opencontainers.image.ref.name``). The same inputs always give the same
 digests: tar headers carry a fixed mtime and no user names, gzip a zero mtime.
 
-Layer entries are built with :func:`file`, :func:`dir_`, :func:`symlink`,
-:func:`hardlink`, :func:`whiteout`, :func:`opaque`, :func:`device` and :func:`fifo`.
+Layer entries (:func:`file`, :func:`dir_`, :func:`symlink`, :func:`hardlink`,
+:func:`whiteout`, :func:`opaque`, :func:`device`, :func:`fifo`) come from
+layertar.py, :class:`ExpectedTree` from expectedtree.py and the skopeo helpers
+(:func:`push_with_skopeo`, :func:`skopeo_inspect`, :func:`run_skopeo`,
+:class:`SkopeoError`) from skopeo.py; all are importable from here too.
 Ready-made images: :func:`busybox_layers`, :func:`build_busybox`,
 :func:`build_multilayer` (with :data:`MULTILAYER_EXPECTED`), :func:`build_multiarch`.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import os
 import platform
-import stat
-import subprocess
-import tarfile
-import tempfile
 
-MTIME = 1_600_000_000
+from tests.integration.image.expectedtree import ExpectedTree
+from tests.integration.image.layertar import MTIME as MTIME
+from tests.integration.image.layertar import (
+    Entry,
+    compress,
+    dir_,
+    file,
+    hardlink,
+    layer_tar,
+    opaque,
+    symlink,
+    whiteout,
+)
+from tests.integration.image.layertar import device as device
+from tests.integration.image.layertar import fifo as fifo
+from tests.integration.image.skopeo import SkopeoError as SkopeoError
+from tests.integration.image.skopeo import push_with_skopeo as push_with_skopeo
+from tests.integration.image.skopeo import run_skopeo as run_skopeo
+from tests.integration.image.skopeo import skopeo_inspect as skopeo_inspect
+
 CREATED = "2020-09-13T12:26:40Z"  # MTIME as RFC 3339
 
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -39,106 +55,6 @@ REF_NAME = "org.opencontainers.image.ref.name"
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "echo", "cat", "ls", "true", "false", "sleep", "id", "env", "test")
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-# -- layer entries ---------------------------------------------------------------------
-
-
-class Entry:
-    """One tar member of a layer. Names are relative (``bin/sh``); a leading ``/`` is dropped."""
-
-    __slots__ = ("data", "devmajor", "devminor", "gid", "kind", "linkname", "mode", "name", "uid")
-
-    def __init__(
-        self,
-        name: str,
-        kind: bytes,
-        mode: int,
-        *,
-        data: bytes = b"",
-        linkname: str = "",
-        uid: int = 0,
-        gid: int = 0,
-        devmajor: int = 0,
-        devminor: int = 0,
-    ) -> None:
-        self.name = name.lstrip("/")
-        self.kind, self.mode, self.data, self.linkname = kind, mode, data, linkname
-        self.uid, self.gid, self.devmajor, self.devminor = uid, gid, devmajor, devminor
-
-    def tarinfo(self) -> tarfile.TarInfo:
-        ti = tarfile.TarInfo(self.name)
-        ti.type, ti.mode, ti.mtime = self.kind, self.mode, MTIME
-        ti.uid, ti.gid, ti.uname, ti.gname = self.uid, self.gid, "", ""
-        ti.linkname = self.linkname
-        ti.devmajor, ti.devminor = self.devmajor, self.devminor
-        if self.kind == tarfile.REGTYPE:
-            ti.size = len(self.data)
-        return ti
-
-
-def file(
-    name: str, data: bytes | str = b"", mode: int = 0o644, uid: int = 0, gid: int = 0
-) -> Entry:
-    """A regular file; ``mode`` may carry setuid/setgid/sticky bits (``0o4755``)."""
-    raw = data.encode() if isinstance(data, str) else data
-    return Entry(name, tarfile.REGTYPE, mode, data=raw, uid=uid, gid=gid)
-
-
-def dir_(name: str, mode: int = 0o755, uid: int = 0, gid: int = 0) -> Entry:
-    return Entry(name, tarfile.DIRTYPE, mode, uid=uid, gid=gid)
-
-
-def symlink(name: str, target: str) -> Entry:
-    return Entry(name, tarfile.SYMTYPE, 0o777, linkname=target)
-
-
-def hardlink(name: str, target: str) -> Entry:
-    """A hard link to ``target``, a path from the root of the image (as tar stores it)."""
-    return Entry(name, tarfile.LNKTYPE, 0o644, linkname=target.lstrip("/"))
-
-
-def whiteout(path: str) -> Entry:
-    """Delete ``path`` from the layers below: ``dir/.wh.name``."""
-    head, _, base = path.strip("/").rpartition("/")
-    return Entry(f"{head}/.wh.{base}" if head else f".wh.{base}", tarfile.REGTYPE, 0o644)
-
-
-def opaque(dirpath: str) -> Entry:
-    """Hide everything the layers below put in ``dirpath``: ``dirpath/.wh..wh..opq``."""
-    return Entry(f"{dirpath.strip('/')}/.wh..wh..opq", tarfile.REGTYPE, 0o644)
-
-
-def device(name: str, kind: str, major: int, minor: int, mode: int = 0o666) -> Entry:
-    """A character (``kind="c"``) or block (``"b"``) device node."""
-    tar_kind = {"c": tarfile.CHRTYPE, "b": tarfile.BLKTYPE}[kind]
-    return Entry(name, tar_kind, mode, devmajor=major, devminor=minor)
-
-
-def fifo(name: str, mode: int = 0o644) -> Entry:
-    return Entry(name, tarfile.FIFOTYPE, mode)
-
-
-def layer_tar(entries: list[Entry]) -> bytes:
-    """The uncompressed tar of ``entries``, in the order given."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for entry in entries:
-            data = io.BytesIO(entry.data) if entry.kind == tarfile.REGTYPE else None
-            tf.addfile(entry.tarinfo(), data)
-    return buf.getvalue()
-
-
-def compress(data: bytes, compression: str) -> bytes:
-    if compression == "gzip":
-        return gzip.compress(data, compresslevel=6, mtime=0)
-    if compression == "zstd":
-        import zstandard
-
-        return zstandard.ZstdCompressor(level=3).compress(data)
-    if compression == "none":
-        return data
-    raise ValueError(f"unknown compression {compression!r}")
-
 
 # -- layouts -----------------------------------------------------------------------------
 
@@ -240,19 +156,7 @@ def build_image(
         blob = compress(tar, compression)
         diff_ids.append(_digest(tar))
         layer_descs.append(_descriptor(layer_mt, _write_blob(layout, blob), len(blob)))
-    runtime: dict[str, object] = {"Env": [PATH_ENV], "Cmd": ["/bin/sh"]}
-    runtime.update(config_extra or {})
-    config: dict[str, object] = {
-        "created": CREATED,
-        "architecture": arch,
-        "os": "linux",
-        "config": runtime,
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": CREATED, "created_by": "ocibuild"} for _ in layers],
-    }
-    if variant:
-        config["variant"] = variant
-    config_bytes = _canonical(config)
+    config_bytes = _canonical(_image_config(diff_ids, config_extra, arch, variant))
     manifest = {
         "schemaVersion": 2,
         "mediaType": MT_MANIFEST,
@@ -273,6 +177,25 @@ def build_image(
     if tagged:
         _tag(layout, tag, _descriptor(MT_MANIFEST, info.manifest_digest, len(manifest_bytes)))
     return info
+
+
+def _image_config(
+    diff_ids: list[str], config_extra: dict[str, object] | None, arch: str, variant: str | None
+) -> dict[str, object]:
+    """The image config of :func:`build_image` (one history entry per layer)."""
+    runtime: dict[str, object] = {"Env": [PATH_ENV], "Cmd": ["/bin/sh"]}
+    runtime.update(config_extra or {})
+    config: dict[str, object] = {
+        "created": CREATED,
+        "architecture": arch,
+        "os": "linux",
+        "config": runtime,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": CREATED, "created_by": "ocibuild"} for _ in diff_ids],
+    }
+    if variant:
+        config["variant"] = variant
+    return config
 
 
 def busybox_layers() -> list[list[Entry]]:
@@ -309,73 +232,6 @@ def busybox_layers() -> list[list[Entry]]:
 def build_busybox(layout: str, tag: str, *, compression: str = "gzip") -> ImageInfo:
     """A runnable one-layer busybox image (``Cmd: ["/bin/sh"]``)."""
     return build_image(layout, tag, busybox_layers(), compression=compression)
-
-
-class ExpectedTree:
-    """What an unpacked image must hold (paths relative to the rootfs).
-
-    ``files``: regular file -> content; ``modes``: path -> permission bits incl.
-    setuid (``stat.S_IMODE``); ``symlinks``: path -> target; ``dirs``: directories;
-    ``hardlinks``: path -> path it must share an inode with; ``absent``: must not exist.
-    """
-
-    __slots__ = ("absent", "dirs", "files", "hardlinks", "modes", "symlinks")
-
-    def __init__(
-        self,
-        files: dict[str, bytes],
-        *,
-        modes: dict[str, int] | None = None,
-        symlinks: dict[str, str] | None = None,
-        dirs: list[str] | None = None,
-        hardlinks: dict[str, str] | None = None,
-        absent: list[str] | None = None,
-    ) -> None:
-        self.files = files
-        self.modes = modes or {}
-        self.symlinks = symlinks or {}
-        self.dirs = dirs or []
-        self.hardlinks = hardlinks or {}
-        self.absent = absent or []
-
-    def check(self, rootfs: str) -> list[str]:
-        """Every way ``rootfs`` differs from this description (empty when it matches)."""
-        problems: list[str] = []
-
-        def lstat(rel: str) -> os.stat_result | None:
-            try:
-                return os.lstat(os.path.join(rootfs, rel))
-            except FileNotFoundError:
-                return None
-
-        for rel, content in self.files.items():
-            st = lstat(rel)
-            if st is None or not stat.S_ISREG(st.st_mode):
-                problems.append(f"{rel}: not a regular file")
-                continue
-            with open(os.path.join(rootfs, rel), "rb") as f:
-                if f.read() != content:
-                    problems.append(f"{rel}: content differs")
-        for rel, mode in self.modes.items():
-            st = lstat(rel)
-            if st is None or stat.S_IMODE(st.st_mode) != mode:
-                problems.append(f"{rel}: mode is not {mode:o}")
-        for rel, target in self.symlinks.items():
-            st = lstat(rel)
-            if st is None or not stat.S_ISLNK(st.st_mode):
-                problems.append(f"{rel}: not a symlink")
-            elif os.readlink(os.path.join(rootfs, rel)) != target:
-                problems.append(f"{rel}: symlink target is not {target}")
-        for rel in self.dirs:
-            st = lstat(rel)
-            if st is None or not stat.S_ISDIR(st.st_mode):
-                problems.append(f"{rel}: not a directory")
-        for rel, other in self.hardlinks.items():
-            a, b = lstat(rel), lstat(other)
-            if a is None or b is None or (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):
-                problems.append(f"{rel}: not a hard link to {other}")
-        problems += [f"{rel}: should not exist" for rel in self.absent if lstat(rel) is not None]
-        return problems
 
 
 # What build_multilayer's image must unpack to (of the busybox base, only a few checks).
@@ -466,75 +322,7 @@ def build_multiarch(layout: str, tag: str) -> IndexInfo:
     return IndexInfo(index_bytes, manifests)
 
 
-# -- skopeo ------------------------------------------------------------------------------
-
-
-class SkopeoError(RuntimeError):
-    """skopeo failed; the message carries its command line and stderr."""
-
-
-def push_with_skopeo(
-    layout_dir: str,
-    tag: str,
-    registry_host: str,
-    repo_tag: str,
-    *,
-    all: bool = False,  # skopeo's own flag name
-    creds: str | tuple[str, str] | None = None,
-) -> None:
-    """``skopeo copy oci:DIR:TAG docker://HOST/REPO:TAG`` over plain HTTP.
-
-    ``all`` copies every image of an index (``--all``); ``creds`` is ``"user:pw"``
-    or ``(user, pw)``.
-    """
-    args = ["copy", "--dest-tls-verify=false", "--retry-times=0"]
-    if all:
-        args.append("--all")
-    if creds is not None:
-        args.append("--dest-creds=" + _creds(creds))
-    args += [f"oci:{layout_dir}:{tag}", f"docker://{registry_host}/{repo_tag}"]
-    run_skopeo(args)
-
-
-def skopeo_inspect(
-    registry_host: str,
-    repo_ref: str,
-    *,
-    creds: str | tuple[str, str] | None = None,
-    raw: bool = False,
-) -> dict[str, object]:
-    """``skopeo inspect [--raw] docker://HOST/REPO_REF`` parsed as JSON."""
-    args = ["inspect", "--tls-verify=false", "--retry-times=0"]
-    if raw:
-        args.append("--raw")
-    if creds is not None:
-        args.append("--creds=" + _creds(creds))
-    args.append(f"docker://{registry_host}/{repo_ref}")
-    result: dict[str, object] = json.loads(run_skopeo(args))
-    return result
-
-
-def run_skopeo(args: list[str]) -> str:
-    """Run skopeo with a private accept-anything policy and no ambient auth file."""
-    with tempfile.TemporaryDirectory(prefix="launcher-test-skopeo-") as tmp:
-        policy = os.path.join(tmp, "policy.json")
-        with open(policy, "w", encoding="utf-8") as f:
-            f.write('{"default": [{"type": "insecureAcceptAnything"}]}\n')
-        # A missing auth file keeps host credentials (if any) out of the tests.
-        env = {**os.environ, "REGISTRY_AUTH_FILE": os.path.join(tmp, "auth.json")}
-        cmd = ["skopeo", "--policy", policy, *args]
-        proc = subprocess.run(cmd, capture_output=True, env=env, timeout=300, check=False)
-    if proc.returncode != 0:
-        stderr = proc.stderr.decode("utf-8", "replace").strip()
-        raise SkopeoError(f"{' '.join(cmd[3:])} failed ({proc.returncode}):\n{stderr}")
-    return proc.stdout.decode("utf-8", "replace")
-
-
 # -- internals ---------------------------------------------------------------------------
-
-
-def _creds(creds: str | tuple[str, str]) -> str:
-    return creds if isinstance(creds, str) else f"{creds[0]}:{creds[1]}"
 
 
 def _digest(data: bytes) -> str:
