@@ -246,3 +246,20 @@ def test_rmi_collects_blobs_and_layers(cli: Cli, registry: RegistryServer,
     assert res.returncode == 0 and res.stdout.startswith(f"Untagged: {ref}\nDeleted: sha256:")
     assert os.listdir(cli.storage / "layers") == []
     assert os.listdir(cli.storage / "blobs" / "sha256") == []
+
+
+def test_image_volumes_are_anonymous_volumes(cli: Cli, private_registry: RegistryServer,
+                                             tmp_path: Path) -> None:
+    layout = str(tmp_path / "vol")
+    seeded = [ocibuild.dir_("srv"), ocibuild.file("srv/seed", "from the image\n")]
+    ocibuild.build_image(layout, "vol", [*ocibuild.busybox_layers(), seeded],
+                         config_extra={"Volumes": {"/srv": {}, "/cache": {}}})
+    repo = private_registry.new_repo()
+    ocibuild.push_with_skopeo(layout, "vol", private_registry.host, f"{repo}:vol")
+    ref = f"{private_registry.host}/{repo}:vol"
+    # A read-only root, yet the volumes are writable and start with the image's content.
+    res = cli("run", "--rm", "--read-only", ref, "sh", "-c",
+              "cat /srv/seed && echo new > /srv/new && echo c > /cache/c && cat /srv/new "
+              "&& ! touch /elsewhere 2>/dev/null && echo ro-ok")
+    assert (res.returncode, res.stdout) == (0, "from the image\nnew\nro-ok\n"), res.stderr
+    assert not list((cli.storage / "containers").iterdir())  # --rm took the volumes too
