@@ -86,10 +86,11 @@ class NativeBackend:
         from launcher.spec.model import dump_spec
 
         if req.name:
-            self._claim_name(req.name, cid, undo, req.remove)
+            self._claim_name(req.name, cid, undo)
         bundle = layout.make_bundle_dir(self.paths, cid)
-        if req.remove:
-            undo.add("bundle", lambda: layout.remove_tree(bundle))
+        # Until the container exists a failure removes everything; after that
+        # only --rm does (_start keeps the bundle and name of the others).
+        undo.add("bundle", lambda: layout.remove_tree(bundle))
         rootfs = os.path.join(bundle, "rootfs")
         os.mkdir(rootfs, 0o700)
         undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))
@@ -146,6 +147,9 @@ class NativeBackend:
         # is a no-op, and a signal between the two lines must not leak it.
         undo.add("container", lambda: teardown.delete(root, cid, force=True))
         created = lifecycle.create(root, cid, bundle, sys, opts, spec)
+        if not req.remove:  # the container exists: it keeps its bundle and name
+            undo.forget("bundle")
+            undo.forget("name")
         lifecycle.release_after_exec(created)
         mark("started")
         pid = created.state.pid
@@ -159,7 +163,7 @@ class NativeBackend:
         mark("exited")
         return code
 
-    def _claim_name(self, name: str, cid: str, undo: Undo, remove: bool) -> None:
+    def _claim_name(self, name: str, cid: str, undo: Undo) -> None:
         """One symlink per name: creating it is atomic, so one of N racers wins."""
         names = os.path.join(self.paths.state, "names")
         os.makedirs(names, mode=0o700, exist_ok=True)
@@ -169,8 +173,7 @@ class NativeBackend:
         except FileExistsError:
             raise ConflictError(f'the container name "{name}" is already in use by '
                                 f'container "{os.readlink(link)}"') from None
-        if remove:
-            undo.add("name", lambda: os.unlink(link))
+        undo.add("name", lambda: os.unlink(link))
 
 
 def _pull(store: ImageStore, req: RunRequest) -> Image:

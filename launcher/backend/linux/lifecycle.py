@@ -74,6 +74,10 @@ class Undo:
                 fn()
                 return
 
+    def forget(self, what: str) -> None:
+        """Keep what step ``what`` made: it is no longer undone."""
+        self.steps = [(name, fn) for name, fn in self.steps if name != what]
+
     def rollback(self) -> None:
         while self.steps:
             _what, fn = self.steps.pop()
