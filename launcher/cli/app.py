@@ -25,7 +25,7 @@ import typer
 # click privately since 0.2x; this is the one place that depends on it.
 from typer._click import exceptions as click_errors
 
-from launcher.cli import fastparse, images, options, system
+from launcher.cli import containers, fastparse, images, options, system
 from launcher.cli.fastparse import Parsed
 from launcher.cli.main import EXECUTORS, print_version
 from launcher.cli.options import FLAG, MULTI, Arg, CommandSpec, Opt
@@ -52,6 +52,7 @@ def build() -> typer.Typer:
         )(_hot_callback(spec, EXECUTORS[name]))
     system.register(app)
     images.register(app)
+    containers.register(app)
     return app
 
 

@@ -12,6 +12,7 @@ import os
 
 from launcher.backend.linux import lifecycle, procinfo, teardown
 from launcher.backend.linux.lifecycle import Undo
+from launcher.backend.linux.record import ContainerRecord, now_rfc3339
 from launcher.errors import ConflictError, NotFoundError
 
 TYPE_CHECKING = False
@@ -99,12 +100,13 @@ class NativeBackend:
             _image_volumes(spec, image, bundle)
         dump_spec(spec, os.path.join(bundle, "config.json"), durable=False)
         undo.run("store lock")  # GC now sees this container's layers in use
+        rec = _record(req, image, cid, bundle, spec)
         mark("spec")
 
         def premount() -> None:  # runs in container init, in its own mount namespace
             prepare_rootfs(image.layer_dirs, bundle, sys.mount)
 
-        return self._start(req, cid, bundle, spec, sys, undo, mark, premount, fwd)
+        return self._start(req, rec, spec, sys, undo, mark, premount, fwd)
 
     def _spec(self, req: RunRequest, image: Image, cid: str, rootfs: str) -> Spec:
         import resource
@@ -127,9 +129,10 @@ class NativeBackend:
             spec.annotations[ANNOTATION_IMAGE_LAYERS] = ",".join(image.diff_ids)
         return spec
 
-    def _start(self, req: RunRequest, cid: str, bundle: str, spec: Spec, sys: Any,
+    def _start(self, req: RunRequest, rec: ContainerRecord, spec: Spec, sys: Any,
                undo: Undo, mark: Callable[[str], None], premount: Callable[[], None],
                fwd: forward_signals) -> int:
+        cid, bundle = rec.id, rec.bundle
         opts = lifecycle.CreateOptions()
         opts.gate = "pipe"
         opts.subreaper = True
@@ -151,6 +154,8 @@ class NativeBackend:
             undo.forget("bundle")
             undo.forget("name")
         lifecycle.release_after_exec(created)
+        rec.started_at = now_rfc3339()
+        rec.save()
         mark("started")
         pid = created.state.pid
         fwd.target = pid
@@ -161,6 +166,9 @@ class NativeBackend:
         else:
             code = procinfo.wait_exit(pid)
         mark("exited")
+        if not req.remove:  # what `ps -a` shows: Exited (code) … ago
+            rec.exit_code, rec.finished_at = code, now_rfc3339()
+            rec.save()
         return code
 
     def _claim_name(self, name: str, cid: str, undo: Undo) -> None:
@@ -219,3 +227,16 @@ def _image_volumes(spec: Spec, image: Image, bundle: str) -> None:
             mounts.append(Mount(destination=path, type="bind", source=source,
                                 options=["rbind", "rprivate"]))
     spec.mounts = mounts
+
+
+def _record(req: RunRequest, image: Image, cid: str, bundle: str,
+            spec: Spec) -> ContainerRecord:
+    rec = ContainerRecord(cid, bundle)
+    rec.name = req.name or ""
+    rec.image = req.image
+    rec.image_id = image.id
+    rec.command = list(spec.process.args or []) if spec.process else []
+    rec.created = now_rfc3339()
+    rec.remove = req.remove
+    rec.save()
+    return rec
