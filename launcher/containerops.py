@@ -39,3 +39,16 @@ def remove(paths: Paths, refs: list[str], *, force: bool) -> tuple[list[str], li
         except LauncherError as exc:
             errors.append(str(exc))
     return done, errors
+
+
+def prune(paths: Paths) -> list[str]:
+    """Remove every container that is not running; their ids."""
+    from launcher.backend.linux import containers
+
+    _native(paths)
+    removed: list[str] = []
+    for c in containers.list_all(paths)[0]:
+        if not c.running:
+            containers.remove(paths, c, force=False)
+            removed.append(c.id)
+    return removed

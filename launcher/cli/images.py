@@ -270,13 +270,23 @@ def prune(
     confirm_and_prune(ctx, all_, force, f"WARNING! This will remove {what}.")
 
 
-def confirm_and_prune(ctx: typer.Context, all_images: bool, force: bool, warning: str) -> None:
-    """``image prune`` and ``system prune``: ask (unless ``-f``), prune, report."""
+def confirm_and_prune(ctx: typer.Context, all_images: bool, force: bool, warning: str,
+                      containers: bool = False) -> None:
+    """``image prune`` and ``system prune`` (``containers``: stopped ones first): ask
+    (unless ``-f``), prune, report."""
     from launcher import imageops
 
     if not force and not typer.confirm(f"{warning}\nAre you sure you want to continue?"):
         return
-    lines, report = imageops.prune(state_of(ctx.obj).paths(), all_images=all_images)
+    paths = state_of(ctx.obj).paths()
+    if containers:
+        from launcher import containerops
+
+        removed = containerops.prune(paths)
+        if removed:
+            sys.stdout.write("Deleted Containers:\n" + "".join(f"{c}\n" for c in removed)
+                             + "\n")
+    lines, report = imageops.prune(paths, all_images=all_images)
     print_prune(lines, report)
 
 

@@ -44,8 +44,9 @@ def prune(
     from launcher.cli.images import confirm_and_prune
 
     what = "all images without at least one container" if all_ else "all dangling images"
-    confirm_and_prune(ctx, all_, force, f"WARNING! This will remove:\n  - {what}\n"
-                      "  - unreferenced blobs and layers")
+    confirm_and_prune(ctx, all_, force, f"WARNING! This will remove:\n  - all stopped "
+                      f"containers\n  - {what}\n  - unreferenced blobs and layers",
+                      containers=True)
 
 
 def version(fmt: FormatOption = "table") -> None:

@@ -69,3 +69,12 @@ def test_corrupt_record_names_the_file(cli: Cli) -> None:
     assert str(bundle / cid / "container.json") in res.stderr and "rm -f" in res.stderr
     assert cli.run("rm", "-f", cid).returncode == 0
     assert os.listdir(bundle) == []
+
+
+def test_system_prune_removes_stopped_containers(cli: Cli) -> None:
+    assert cli.run("run", "--name", "old", "busybox", "true").returncode == 0
+    res = cli.run("system", "prune", "-f")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("Deleted Containers:\n")
+    assert ps(cli, "-a") == []
+    assert cli.run("run", "--rm", "--name", "old", "busybox", "true").returncode == 0
