@@ -3,8 +3,12 @@ prints, this module acts, through the backend that holds the containers."""
 
 from __future__ import annotations
 
+import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from launcher.backend.linux.containers import Container
     from launcher.paths import Paths
 
@@ -52,3 +56,32 @@ def prune(paths: Paths) -> list[str]:
             containers.remove(paths, c, force=False)
             removed.append(c.id)
     return removed
+
+
+def logs(paths: Paths, ref: str, *, follow: bool, tail: int | None, timestamps: bool,
+         since: float | None = None) -> Iterator[tuple[str, bytes]]:
+    """``logs``: (stream, bytes) records of a detached container's log, oldest first.
+    With ``follow`` it goes on until the container has stopped and all is read."""
+    from launcher.backend.linux import containers
+    from launcher.backend.linux.logfile import read_logs
+    from launcher.backend.linux.monitor import LOG_FILE
+    from launcher.errors import UnsupportedError
+
+    _native(paths)
+    c = containers.find(paths, ref)
+    path = os.path.join(c.record.bundle, LOG_FILE)
+    if not os.path.exists(path) and not c.running:
+        if not c.record.started_at:
+            return iter(())
+        raise UnsupportedError(f"container {ref} ran attached: its output went to the "
+                               "terminal, not to a log (use run -d)")
+    cid = c.id
+
+    def stopped() -> bool:
+        try:
+            return not containers.load(paths, cid).running
+        except Exception:
+            return True
+
+    return iter(read_logs(path, tail=tail, since=since, timestamps=timestamps,
+                          follow=follow, stop=stopped))

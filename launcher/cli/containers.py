@@ -91,11 +91,38 @@ def rm(
         raise LauncherError("; ".join(errors))
 
 
+def logs(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="CONTAINER", show_default=False)],
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Follow new output")] = False,
+    tail: Annotated[str, typer.Option("-n", "--tail", metavar="N",
+                                      help='Lines from the end ("all" for every line)')] = "all",
+    timestamps: Annotated[bool, typer.Option("-t", "--timestamps",
+                                             help="Show timestamps")] = False,
+) -> None:
+    """Show a detached container's output (stdout to stdout, stderr to stderr)."""
+    from launcher import containerops
+    from launcher.errors import UsageError
+
+    if tail != "all" and not (tail.isascii() and tail.isdigit()):
+        raise UsageError(f'invalid argument "{tail}" for "-n, --tail" flag: want a number or all')
+    records = containerops.logs(state_of(ctx.obj).paths(), ref, follow=follow,
+                                tail=None if tail == "all" else int(tail), timestamps=timestamps)
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for stream, data in records:
+        target = err if stream == "stderr" else out
+        target.write(data)
+        if follow:
+            target.flush()
+
+
 def register(root: typer.Typer) -> None:
     """Top-level Docker names, plus the ``container`` group."""
     root.command("ps")(ps)
     root.command("rm")(rm)
+    root.command("logs")(logs)
     app.command("ls")(ps)
     app.command("list", hidden=True)(ps)
     app.command("rm")(rm)
+    app.command("logs")(logs)
     root.add_typer(app, name="container")

@@ -162,6 +162,7 @@ RUN = CommandSpec(
     "Run a command in a new container.",
     (
         Opt(("--rm",), "remove", FLAG, "Remove the container when it exits"),
+        Opt(("-d", "--detach"), "detach", FLAG, "Run in the background and print the id"),
         Opt(("-i", "--interactive"), "interactive", FLAG, "Keep STDIN open"),
         Opt(("-t", "--tty"), "tty", FLAG, "Allocate a pseudo-TTY"),
         Opt(

@@ -11,6 +11,7 @@ class RunRequest:
     __slots__ = (
         "command",
         "cpus",
+        "detach",
         "entrypoint",
         "env",
         "hostname",
@@ -49,6 +50,7 @@ class RunRequest:
         remove: bool = False,
         name: str | None = None,
         pull: str = "missing",
+        detach: bool = False,
         platform: str | None = None,
     ) -> None:
         self.image = image
@@ -63,6 +65,7 @@ class RunRequest:
         self.pids_limit = pids_limit
         self.read_only = read_only
         self.pull = pull  # missing | always | never (Docker's --pull)
+        self.detach = detach  # -d: a monitor keeps the container; run prints its id
         self.platform = platform  # os/arch[/variant] to pull; None: the host's
         self.network = network  # "none" | "host" (bridge arrives with networking)
         self.interactive = interactive

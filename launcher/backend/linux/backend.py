@@ -102,6 +102,8 @@ class NativeBackend:
         undo.run("store lock")  # GC now sees this container's layers in use
         rec = _record(req, image, cid, bundle, spec)
         mark("spec")
+        if req.detach:
+            return _detach(self.paths, rec, undo)
 
         def premount() -> None:  # runs in container init, in its own mount namespace
             prepare_rootfs(image.layer_dirs, bundle, sys.mount)
@@ -240,3 +242,41 @@ def _record(req: RunRequest, image: Image, cid: str, bundle: str,
     rec.remove = req.remove
     rec.save()
     return rec
+
+
+def _detach(paths: Paths, rec: ContainerRecord, undo: Undo) -> int:
+    """``run -d``: hand the container to its monitor (a fresh interpreter in its own
+    session), wait for its one status line, print the id."""
+    import subprocess
+    import sys
+
+    from launcher.errors import LauncherError
+
+    r, w = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "launcher.backend.linux.monitor", paths.storage,
+             paths.state, paths.config, rec.id, str(w)],
+            pass_fds=(w,), start_new_session=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        os.close(w)
+    chunks = []
+    with os.fdopen(r, "rb") as status:
+        while chunk := status.read(4096):
+            chunks.append(chunk)
+    line = b"".join(chunks).decode(errors="replace").strip()
+    if line == "ok":
+        undo.forget("bundle")  # the monitor owns the container now
+        undo.forget("name")
+        sys.stdout.write(rec.id + "\n")
+        sys.stdout.flush()
+        return 0
+    proc.wait()  # it has cleaned up the runtime state; the undo removes the rest
+    code, message = "125", "the container monitor exited without starting the container"
+    if line.startswith("error "):
+        parts = line.split(" ", 2)
+        code, message = parts[1], parts[2] if len(parts) > 2 else message
+    err = LauncherError(message)
+    err.exit_code = int(code) if code.isdigit() else 125
+    raise err
