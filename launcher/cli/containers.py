@@ -8,6 +8,7 @@ Rare commands: plain typer, imported only by ``app``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -116,11 +117,147 @@ def logs(
             target.flush()
 
 
+Refs = Annotated[list[str], typer.Argument(metavar="CONTAINER...", show_default=False)]
+
+
+def _each(refs: list[str], act: Callable[[str], object], echo: bool = True) -> None:
+    """Do ``act`` for every ref (as Docker: go on past failures, report them after)."""
+    errors: list[str] = []
+    for ref in refs:
+        try:
+            act(ref)
+        except LauncherError as exc:
+            errors.append(str(exc))
+            continue
+        if echo:
+            sys.stdout.write(f"{ref}\n")
+            sys.stdout.flush()
+    if errors:
+        raise LauncherError("; ".join(errors))
+
+
+def kill(
+    ctx: typer.Context,
+    refs: Refs,
+    sig: Annotated[str, typer.Option("-s", "--signal", metavar="SIGNAL",
+                                     help="Signal to send")] = "KILL",
+) -> None:
+    """Send a signal to running containers (default SIGKILL)."""
+    from launcher import containerlife
+    from launcher.errors import UsageError
+    from launcher.runopts import stop_signal
+
+    try:
+        number = stop_signal(sig)
+    except ValueError as exc:
+        raise UsageError(f'invalid argument "{sig}" for "-s, --signal" flag: {exc}') from None
+    paths = state_of(ctx.obj).paths()
+    _each(refs, lambda ref: containerlife.kill(paths, ref, number))
+
+
+def stop(
+    ctx: typer.Context,
+    refs: Refs,
+    timeout: Annotated[int | None, typer.Option("-t", "--time", "--timeout", metavar="N",
+                                                help="Seconds to wait before SIGKILL "
+                                                "(-1: forever)")] = None,
+) -> None:
+    """Stop containers: their stop signal, then SIGKILL after the timeout (10 s)."""
+    from launcher import containerlife
+
+    paths = state_of(ctx.obj).paths()
+    _each(refs, lambda ref: containerlife.stop(paths, ref, timeout))
+
+
+def wait(ctx: typer.Context, refs: Refs) -> None:
+    """Wait for containers to stop; print their exit codes."""
+    from launcher import containerlife
+
+    paths = state_of(ctx.obj).paths()
+
+    def one(ref: str) -> None:
+        sys.stdout.write(f"{containerlife.wait(paths, ref)}\n")
+        sys.stdout.flush()
+
+    _each(refs, one, echo=False)
+
+
+def inspect(
+    ctx: typer.Context,
+    refs: Annotated[list[str], typer.Argument(metavar="NAME|ID...", show_default=False)],
+) -> None:
+    """Details of containers or images, as JSON (Docker's field names)."""
+    from launcher import containerlife, imageops
+    from launcher.errors import NotFoundError
+
+    paths = state_of(ctx.obj).paths()
+    found: list[object] = []
+
+    def one(ref: str) -> None:
+        try:
+            found.append(containerlife.inspect(paths, ref))
+        except NotFoundError:
+            try:
+                found.append(imageops.inspect(paths, ref))
+            except NotFoundError:
+                raise NotFoundError(f"No such object: {ref}") from None
+
+    try:
+        _each(refs, one, echo=False)
+    finally:
+        fmt.json_doc(found)
+
+
+def stats(
+    ctx: typer.Context,
+    refs: Annotated[list[str], typer.Argument(metavar="CONTAINER...", show_default=False)],
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="One sample, then exit "
+                                            "(the default here)")] = False,
+    output: Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                        help="table or json")] = "table",
+) -> None:
+    """CPU, memory and pids of running containers, from their cgroups (one sample)."""
+    import time
+
+    from launcher import containerlife
+    from launcher.backend.linux import stats as st
+
+    fmt.check_format(output)
+    paths = state_of(ctx.obj).paths()
+    first = [containerlife.stats_sample(paths, ref) for ref in refs]
+    time.sleep(0.5)  # CPU% needs two samples, as docker stats --no-stream takes
+    rows = []
+    for (c, prev), ref in zip(first, refs, strict=True):
+        _, cur = containerlife.stats_sample(paths, ref)
+        rows.append(st.format_row(c.record.name or c.id[:12], cur, prev, container_id=c.id,
+                                  container=ref))
+    if output == "json":
+        fmt.json_lines(rows)
+        return
+    keys = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"]
+    head = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
+            "BLOCK I/O", "PIDS"]
+    fmt.table(head, [[str(r.get(k, "--")) for k in keys] for r in rows])
+
+
+def top(ctx: typer.Context,
+        ref: Annotated[str, typer.Argument(metavar="CONTAINER", show_default=False)]) -> None:
+    """The processes of a running container (ps -ef columns)."""
+    from launcher import containerlife
+    from launcher.backend.linux.stats import TOP_TITLES
+
+    fmt.table(TOP_TITLES, containerlife.top(state_of(ctx.obj).paths(), ref))
+
+
 def register(root: typer.Typer) -> None:
     """Top-level Docker names, plus the ``container`` group."""
     root.command("ps")(ps)
     root.command("rm")(rm)
     root.command("logs")(logs)
+    for name, func in (("kill", kill), ("stop", stop), ("wait", wait), ("inspect", inspect),
+                       ("stats", stats), ("top", top)):
+        root.command(name)(func)
+        app.command(name)(func)
     app.command("ls")(ps)
     app.command("list", hidden=True)(ps)
     app.command("rm")(rm)

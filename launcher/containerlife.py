@@ -1,0 +1,193 @@
+"""The core of ``kill``, ``stop``, ``wait``, ``inspect``, ``stats`` and ``top``:
+acting on live containers through their runtime state (pid + start time,
+signalled through a pidfd, so a recycled pid is never hit)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from launcher.errors import ConflictError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from launcher.backend.linux.containers import Container
+    from launcher.paths import Paths
+
+POLL = 0.05
+DEFAULT_STOP_TIMEOUT = 10
+RECORD_GRACE = 5.0
+
+
+def _find(paths: Paths, ref: str) -> Container:
+    from launcher.backend.linux import containers
+    from launcher.backend.select import select_backend
+
+    select_backend(paths)
+    return containers.find(paths, ref)
+
+
+def _signal(paths: Paths, c: Container, sig: int) -> None:
+    from launcher.backend.linux import teardown
+    from launcher.backend.linux.containers import runtime_root
+
+    teardown.kill(runtime_root(paths), c.id, sig, all_procs=False)
+
+
+def kill(paths: Paths, ref: str, sig: int) -> None:
+    c = _find(paths, ref)
+    if not c.running:
+        raise ConflictError(f"cannot kill container {ref}: container is not running")
+    _signal(paths, c, sig)
+
+
+def stop_signal(c: Container) -> int:
+    """The image's StopSignal (annotated in the bundle's spec), else SIGTERM."""
+    import signal
+
+    from launcher.runopts import stop_signal as parse
+
+    spec = _spec(c)
+    name = (spec.get("annotations") or {}).get("org.opencontainers.image.stopSignal")
+    if isinstance(name, str) and name:
+        try:
+            return parse(name)
+        except ValueError:
+            pass
+    return int(signal.SIGTERM)
+
+
+def stop(paths: Paths, ref: str, timeout: int | None) -> None:
+    """Docker's stop: the stop signal, up to ``timeout`` s (-1: forever), then SIGKILL."""
+    import signal
+
+    c = _find(paths, ref)
+    if not c.running:
+        return  # docker stop of a stopped container succeeds
+    if c.status == "paused":
+        _signal(paths, c, int(signal.SIGKILL))
+    else:
+        _signal(paths, c, stop_signal(c))
+    limit = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+    if not _wait_stopped(paths, c.id, None if limit < 0 else float(limit)):
+        try:
+            _signal(paths, c, int(signal.SIGKILL))
+        except ConflictError:
+            pass  # it ended on its own meanwhile
+        _wait_stopped(paths, c.id, None)
+
+
+def _wait_stopped(paths: Paths, cid: str, timeout: float | None) -> bool:
+    from launcher.backend.linux import containers
+    from launcher.errors import NotFoundError
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            if not containers.load(paths, cid).running:
+                return True
+        except NotFoundError:
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)
+
+
+def wait(paths: Paths, ref: str) -> int:
+    """Block until the container is not running; its exit code (Docker's ``wait``).
+    The code is written by whoever waited on the process (the monitor, or the
+    attached CLI) just after the exit: allow it ``RECORD_GRACE`` seconds; a
+    container whose keeper died without writing it reports 255."""
+    from launcher.backend.linux import containers
+    from launcher.errors import NotFoundError
+
+    c = _find(paths, ref)
+    grace: float | None = None
+    while True:
+        try:
+            c = containers.load(paths, c.id)
+        except NotFoundError:  # removed (--rm) after it ended
+            break
+        if c.record.exit_code is not None and not c.running:
+            break
+        if not c.running:
+            grace = grace if grace is not None else time.monotonic() + RECORD_GRACE
+            if time.monotonic() >= grace:
+                break
+        time.sleep(POLL)
+    return c.record.exit_code if c.record.exit_code is not None else 255
+
+
+def _spec(c: Container) -> dict[str, Any]:
+    from launcher import fastjson
+
+    try:
+        with open(os.path.join(c.record.bundle, "config.json"), "rb") as f:
+            doc = fastjson.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    return doc if type(doc) is dict else {}
+
+
+def inspect(paths: Paths, ref: str) -> dict[str, Any]:
+    """Docker's container inspect object, from the record, the spec and reality."""
+    c = _find(paths, ref)
+    rec, spec = c.record, _spec(c)
+    process = spec.get("process") or {}
+    args = list(process.get("args") or rec.command)
+    mounts = [{"Type": "volume", "Source": m.get("source"), "Destination": m.get("destination"),
+               "RW": "ro" not in (m.get("options") or []), "Mode": ""}
+              for m in spec.get("mounts") or []
+              if m.get("type") == "bind" and "/volumes/" in str(m.get("source"))]
+    return {
+        "Id": rec.id, "Created": rec.created, "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": {"Status": c.status, "Running": c.status == "running",
+                  "Paused": c.status == "paused", "Restarting": False, "OOMKilled": False,
+                  "Dead": c.status == "dead", "Pid": c.pid,
+                  "ExitCode": rec.exit_code if rec.exit_code is not None else 0,
+                  "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
+                  "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z"},
+        "Image": rec.image_id, "Name": "/" + (rec.name or rec.id[:12]), "RestartCount": 0,
+        "Config": {"Hostname": spec.get("hostname", ""), "User": _user(process),
+                   "Env": list(process.get("env") or []), "Cmd": args,
+                   "Image": rec.image, "WorkingDir": process.get("cwd", ""),
+                   "Tty": bool(process.get("terminal")),
+                   "Labels": {}},
+        "Mounts": mounts,
+        "HostConfig": {"AutoRemove": rec.remove},
+    }
+
+
+def _user(process: dict[str, Any]) -> str:
+    user = process.get("user") or {}
+    return f"{user.get('uid', 0)}:{user.get('gid', 0)}"
+
+
+def _cgroup(c: Container) -> tuple[str, str]:
+    from launcher import host
+
+    linux = _spec(c).get("linux") or {}
+    return str(linux.get("cgroupsPath") or ""), host.cgroup_layout()
+
+
+def stats_sample(paths: Paths, ref: str) -> tuple[Container, Any]:
+    from launcher.backend.linux import stats
+
+    c = _find(paths, ref)
+    if not c.running:
+        raise ConflictError(f"container {ref} is not running")
+    path, layout = _cgroup(c)
+    return c, stats.read_stats(path, layout)
+
+
+def top(paths: Paths, ref: str) -> list[list[str]]:
+    from launcher.backend.linux import stats
+
+    c = _find(paths, ref)
+    if not c.running:
+        raise ConflictError(f"container {ref} is not running")
+    path, layout = _cgroup(c)
+    return stats.top(stats.cgroup_pids(path, layout))

@@ -1,0 +1,61 @@
+"""stop, kill, wait, inspect, stats and top on detached containers."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import Cli
+from .test_run_detached import wait_for
+
+TRAP = 'trap "exit 42" TERM; while true; do sleep 0.1; done'
+DEAF = 'trap "" TERM; while true; do sleep 0.1; done'
+
+
+def test_stop_sends_the_stop_signal_then_wait_reports(cli: Cli) -> None:
+    assert cli.run("run", "-d", "--name", "t", "busybox", "sh", "-c", TRAP).returncode == 0
+    wait_for(cli, "t", "running")
+    res = cli.run("stop", "t")
+    assert (res.returncode, res.stdout) == (0, "t\n"), res.stderr
+    assert cli.run("wait", "t").stdout == "42\n"
+    assert wait_for(cli, "t", "exited")["Status"].startswith("Exited (42)")
+    assert cli.run("stop", "t").returncode == 0  # stopping a stopped one succeeds
+    assert cli.run("rm", "t").returncode == 0
+
+
+def test_stop_timeout_escalates_to_sigkill(cli: Cli) -> None:
+    assert cli.run("run", "-d", "--name", "deaf", "busybox", "sh", "-c", DEAF).returncode == 0
+    wait_for(cli, "deaf", "running")
+    assert cli.run("stop", "-t", "1", "deaf").returncode == 0
+    assert cli.run("wait", "deaf").stdout == "137\n"
+    assert cli.run("rm", "deaf").returncode == 0
+
+
+def test_kill_with_a_signal_and_errors(cli: Cli) -> None:
+    assert cli.run("run", "-d", "--name", "k", "busybox", "sh", "-c", TRAP).returncode == 0
+    wait_for(cli, "k", "running")
+    assert cli.run("kill", "-s", "TERM", "k").returncode == 0
+    assert cli.run("wait", "k").stdout == "42\n"
+    again = cli.run("kill", "k")
+    assert again.returncode == 125 and "is not running" in again.stderr
+    bad = cli.run("kill", "-s", "NOPE", "k")
+    assert bad.returncode == 125 and "--signal" in bad.stderr
+    assert cli.run("rm", "k").returncode == 0
+
+
+def test_inspect_top_and_stats(cli: Cli) -> None:
+    res = cli.run("run", "-d", "--name", "i", "busybox", "sleep", "60")
+    cid = res.stdout.strip()
+    wait_for(cli, "i", "running")
+    (doc,) = json.loads(cli.run("inspect", "i").stdout)
+    assert doc["Id"] == cid and doc["Name"] == "/i" and doc["Path"] == "sleep"
+    assert doc["State"]["Running"] is True and doc["State"]["Pid"] > 0
+    assert doc["Config"]["Image"] == "busybox"
+    top = cli.run("top", "i").stdout.splitlines()
+    assert top[0].split()[:2] == ["UID", "PID"] and "sleep 60" in top[1]
+    stats = json.loads(cli.run("stats", "--no-stream", "--format", "json", "i").stdout)
+    assert stats["Name"] == "i" and stats["PIDs"] == "1" and "/" in stats["MemUsage"]
+    image = json.loads(cli.run("inspect", "busybox").stdout)
+    assert image[0]["RepoTags"] == ["busybox:latest"]
+    missing = cli.run("inspect", "nope")
+    assert missing.returncode == 125 and json.loads(missing.stdout) == []
+    assert cli.run("rm", "-f", "i").returncode == 0
