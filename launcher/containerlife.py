@@ -70,6 +70,8 @@ def stop(paths: Paths, ref: str, timeout: int | None) -> None:
         _signal(paths, c, int(signal.SIGKILL))
     else:
         _signal(paths, c, stop_signal(c))
+    if timeout is None:
+        timeout = c.record.stop_timeout
     limit = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
     if not _wait_stopped(paths, c.id, None if limit < 0 else float(limit)):
         try:
@@ -155,7 +157,9 @@ def inspect(paths: Paths, ref: str) -> dict[str, Any]:
                    "Env": list(process.get("env") or []), "Cmd": args,
                    "Image": rec.image, "WorkingDir": process.get("cwd", ""),
                    "Tty": bool(process.get("terminal")),
-                   "Labels": {}},
+                   "Labels": dict(c.record.labels),
+                   "StopSignal": str(stop_signal(c)),
+                   "StopTimeout": rec.stop_timeout},
         "Mounts": mounts,
         "HostConfig": {"AutoRemove": rec.remove},
     }

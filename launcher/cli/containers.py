@@ -74,7 +74,8 @@ def _json_row(c: Container) -> dict[str, object]:
     rec = c.record
     return {"Command": _command(c, True), "CreatedAt": rec.created, "ID": c.id[:12],
             "Image": rec.image, "Names": rec.name, "State": c.status,
-            "Status": status_text(c), "Ports": "", "RunningFor": fmt.since(rec.created)}
+            "Status": status_text(c), "Ports": "", "RunningFor": fmt.since(rec.created),
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(rec.labels.items()))}
 
 
 def rm(

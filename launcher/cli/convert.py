@@ -64,6 +64,31 @@ def env_entry(text: str) -> str:
     return text
 
 
+def env_file(text: str) -> list[str]:
+    """``--env-file FILE``: its entries, read now (errors name the file and line)."""
+    from launcher.runopts import env_file as read
+
+    return read(text)
+
+
+def label(text: str) -> tuple[str, str]:
+    from launcher.runopts import label as parse
+
+    return parse(text)
+
+
+def signal_spec(text: str) -> int:
+    from launcher.runopts import stop_signal
+
+    return stop_signal(text)
+
+
+def stop_timeout(text: str) -> int:
+    from launcher.runopts import stop_timeout as parse
+
+    return parse(text)
+
+
 def abs_path(text: str) -> str:
     if not text.startswith("/"):
         raise ValueError("must be an absolute path")

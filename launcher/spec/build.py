@@ -90,7 +90,9 @@ def build_spec(
     annotations = {ANNOTATION_IMAGE: req.image}
     if req.name:
         annotations[ANNOTATION_NAME] = req.name
-    if image.stop_signal:
+    if req.stop_signal is not None:
+        annotations[ANNOTATION_STOP_SIGNAL] = str(req.stop_signal)
+    elif image.stop_signal:
         annotations[ANNOTATION_STOP_SIGNAL] = image.stop_signal
     return Spec(
         oci_version=OCI_VERSION,
@@ -145,7 +147,7 @@ def _env(
         key, eq, _ = entry.partition("=")
         if key and eq:  # a malformed image entry is dropped, not passed on
             merged[key] = entry
-    for entry in req.env:
+    for entry in [e for entries in req.env_files for e in entries] + req.env:
         key, eq, _ = entry.partition("=")
         if not key or "\0" in entry:
             raise UsageError(f"invalid environment variable {entry!r}")

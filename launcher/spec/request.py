@@ -14,9 +14,11 @@ class RunRequest:
         "detach",
         "entrypoint",
         "env",
+        "env_files",
         "hostname",
         "image",
         "interactive",
+        "labels",
         "memory",
         "name",
         "network",
@@ -25,6 +27,8 @@ class RunRequest:
         "pull",
         "read_only",
         "remove",
+        "stop_signal",
+        "stop_timeout",
         "tty",
         "user",
         "workdir",
@@ -51,6 +55,10 @@ class RunRequest:
         name: str | None = None,
         pull: str = "missing",
         detach: bool = False,
+        env_files: list[list[str]] | None = None,
+        labels: list[tuple[str, str]] | None = None,
+        stop_signal: int | None = None,
+        stop_timeout: int | None = None,
         platform: str | None = None,
     ) -> None:
         self.image = image
@@ -66,6 +74,10 @@ class RunRequest:
         self.read_only = read_only
         self.pull = pull  # missing | always | never (Docker's --pull)
         self.detach = detach  # -d: a monitor keeps the container; run prints its id
+        self.env_files = list(env_files or [])  # entries of each --env-file, read already
+        self.labels = list(labels or [])  # --label (key, value), in order
+        self.stop_signal = stop_signal  # --stop-signal as a number
+        self.stop_timeout = stop_timeout  # --stop-timeout seconds (-1: forever)
         self.platform = platform  # os/arch[/variant] to pull; None: the host's
         self.network = network  # "none" | "host" (bridge arrives with networking)
         self.interactive = interactive

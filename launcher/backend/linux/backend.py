@@ -240,6 +240,8 @@ def _record(req: RunRequest, image: Image, cid: str, bundle: str,
     rec.command = list(spec.process.args or []) if spec.process else []
     rec.created = now_rfc3339()
     rec.remove = req.remove
+    rec.labels = {**(image.config.labels or {}), **dict(req.labels)}
+    rec.stop_timeout = req.stop_timeout
     rec.save()
     return rec
 

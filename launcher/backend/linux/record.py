@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 RECORD_FILE = "container.json"
 _FIELDS = ("id", "name", "image", "image_id", "command", "created", "started_at",
-           "finished_at", "exit_code", "remove")
+           "finished_at", "exit_code", "remove", "labels", "stop_timeout")
 
 
 class ContainerRecord:
@@ -42,6 +42,8 @@ class ContainerRecord:
         self.finished_at = ""
         self.exit_code: int | None = None
         self.remove = False
+        self.labels: dict[str, str] = {}
+        self.stop_timeout: int | None = None
 
     @property
     def path(self) -> str:
@@ -83,6 +85,10 @@ class ContainerRecord:
                 raise ValueError("bad field types")
             if rec.exit_code is not None and type(rec.exit_code) is not int:
                 raise ValueError("bad exit code")
+            if type(rec.labels) is not dict:
+                raise ValueError("bad labels")
+            if rec.stop_timeout is not None and type(rec.stop_timeout) is not int:
+                raise ValueError("bad stop timeout")
         except FileNotFoundError:
             raise
         except (ValueError, UnicodeDecodeError) as exc:

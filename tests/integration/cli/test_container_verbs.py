@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .conftest import Cli
 from .test_run_detached import wait_for
@@ -59,3 +60,24 @@ def test_inspect_top_and_stats(cli: Cli) -> None:
     missing = cli.run("inspect", "nope")
     assert missing.returncode == 125 and json.loads(missing.stdout) == []
     assert cli.run("rm", "-f", "i").returncode == 0
+
+
+def test_env_file_labels_stop_signal_and_timeout(cli: Cli, tmp_path: Path) -> None:
+    env = tmp_path / "app.env"
+    env.write_bytes(b"# settings\r\nA=from file\r\nB=file\r\n\r\n")
+    res = cli.run("run", "--rm", "--env-file", str(env), "-e", "B=flag", "busybox", "sh", "-c",
+                  'echo "$A|$B"')
+    assert (res.returncode, res.stdout) == (0, "from file|flag\n"), res.stderr
+    bad = tmp_path / "bad.env"
+    bad.write_text("OK=1\nNOT VALID=2\n")
+    err = cli.run("run", "--rm", "--env-file", str(bad), "busybox", "true")
+    assert err.returncode == 125 and f"{bad}, line 2" in err.stderr
+    hup = 'trap "exit 3" HUP; while true; do sleep 0.1; done'
+    assert cli.run("run", "-d", "--name", "l", "--label", "tier=web", "--stop-signal", "HUP",
+                   "--stop-timeout", "5", "busybox", "sh", "-c", hup).returncode == 0
+    wait_for(cli, "l", "running")
+    (doc,) = json.loads(cli.run("inspect", "l").stdout)
+    assert doc["Config"]["Labels"] == {"tier": "web"} and doc["Config"]["StopSignal"] == "1"
+    assert cli.run("stop", "l").returncode == 0
+    assert cli.run("wait", "l").stdout == "3\n"  # HUP, not TERM, reached it
+    assert cli.run("rm", "l").returncode == 0
