@@ -43,6 +43,42 @@ def kill(paths: Paths, ref: str, sig: int) -> None:
     _signal(paths, c, sig)
 
 
+def pause(paths: Paths, ref: str, freeze: bool) -> None:
+    from launcher.backend.linux.containers import runtime_root
+    from launcher.backend.linux.teardown import set_frozen
+
+    c = _find(paths, ref)
+    if c.status not in ("running", "paused"):
+        raise ConflictError(f"container {ref} is not running")
+    set_frozen(runtime_root(paths), c.id, freeze)
+
+
+def rename(paths: Paths, ref: str, new: str) -> None:
+    """Claim the new name atomically, then record it and free the old one."""
+    from launcher.cli.convert import container_name
+    from launcher.errors import UsageError
+
+    c = _find(paths, ref)
+    try:
+        container_name(new)
+    except ValueError as exc:
+        raise UsageError(f"invalid container name {new!r}: {exc}") from None
+    names = os.path.join(paths.state, "names")
+    os.makedirs(names, mode=0o700, exist_ok=True)
+    try:
+        os.symlink(c.id, os.path.join(names, new))
+    except FileExistsError:
+        raise ConflictError(f'the container name "{new}" is already in use') from None
+    old, c.record.name = c.record.name, new
+    c.record.save()
+    if old:
+        try:
+            if os.readlink(os.path.join(names, old)) == c.id:
+                os.unlink(os.path.join(names, old))
+        except OSError:
+            pass
+
+
 def stop_signal(c: Container) -> int:
     """The image's StopSignal (annotated in the bundle's spec), else SIGTERM."""
     import signal

@@ -250,13 +250,41 @@ def top(ctx: typer.Context,
     fmt.table(TOP_TITLES, containerlife.top(state_of(ctx.obj).paths(), ref))
 
 
+def pause(ctx: typer.Context, refs: Refs) -> None:
+    """Freeze every process of running containers."""
+    from launcher import containerlife
+
+    paths = state_of(ctx.obj).paths()
+    _each(refs, lambda ref: containerlife.pause(paths, ref, True))
+
+
+def unpause(ctx: typer.Context, refs: Refs) -> None:
+    """Thaw paused containers."""
+    from launcher import containerlife
+
+    paths = state_of(ctx.obj).paths()
+    _each(refs, lambda ref: containerlife.pause(paths, ref, False))
+
+
+def rename(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="CONTAINER", show_default=False)],
+    new: Annotated[str, typer.Argument(metavar="NEW_NAME", show_default=False)],
+) -> None:
+    """Give a container another name."""
+    from launcher import containerlife
+
+    containerlife.rename(state_of(ctx.obj).paths(), ref, new)
+
+
 def register(root: typer.Typer) -> None:
     """Top-level Docker names, plus the ``container`` group."""
     root.command("ps")(ps)
     root.command("rm")(rm)
     root.command("logs")(logs)
     for name, func in (("kill", kill), ("stop", stop), ("wait", wait), ("inspect", inspect),
-                       ("stats", stats), ("top", top)):
+                       ("stats", stats), ("top", top), ("pause", pause), ("unpause", unpause),
+                       ("rename", rename)):
         root.command(name)(func)
         app.command(name)(func)
     app.command("ls")(ps)

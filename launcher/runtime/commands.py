@@ -177,18 +177,9 @@ def cmd_resume(root: str, v: Values) -> int:
 
 
 def _freezer(root: str, cid: str, freeze: bool) -> None:
-    from launcher.backend.linux.cgroups import open_manager
-    from launcher.backend.linux.state import ContainerState
-    from launcher.errors import ConflictError
+    from launcher.backend.linux.teardown import set_frozen
 
-    st = ContainerState.load(root, cid)
-    status = st.status()
-    want = "running" if freeze else "paused"
-    if status != want:
-        verb = "pause" if freeze else "resume"
-        raise ConflictError(f"cannot {verb} container {cid}: it is {status}, not {want}")
-    cg = open_manager(st.cgroup_path, st.cgroup_layout or None)
-    cg.freeze() if freeze else cg.thaw()
+    set_frozen(root, cid, freeze)
 
 
 def cmd_update(root: str, v: Values) -> int:

@@ -98,3 +98,17 @@ def _poststop(st: ContainerState) -> None:
         state = st.oci_state() | {"status": "stopped"}
         for w in run_hooks(Hooks.from_json(hooks).poststop, state, "poststop"):
             _warn(w)
+
+
+def set_frozen(root: str, cid: str, freeze: bool) -> None:
+    """Pause (freeze the cgroup) a running container, or resume a paused one."""
+    from launcher.backend.linux.cgroups import open_manager
+
+    st = ContainerState.load(root, cid)
+    status = st.status()
+    want = "running" if freeze else "paused"
+    if status != want:
+        verb = "pause" if freeze else "resume"
+        raise ConflictError(f"cannot {verb} container {cid}: it is {status}, not {want}")
+    cg = open_manager(st.cgroup_path, st.cgroup_layout or None)
+    cg.freeze() if freeze else cg.thaw()

@@ -81,3 +81,20 @@ def test_env_file_labels_stop_signal_and_timeout(cli: Cli, tmp_path: Path) -> No
     assert cli.run("stop", "l").returncode == 0
     assert cli.run("wait", "l").stdout == "3\n"  # HUP, not TERM, reached it
     assert cli.run("rm", "l").returncode == 0
+
+
+def test_pause_unpause_and_rename(cli: Cli) -> None:
+    assert cli.run("run", "-d", "--name", "p", "busybox", "sleep", "60").returncode == 0
+    wait_for(cli, "p", "running")
+    assert cli.run("pause", "p").stdout == "p\n"
+    assert wait_for(cli, "p", "paused")["Status"].endswith("(Paused)")
+    again = cli.run("pause", "p")
+    assert again.returncode == 125 and "paused" in again.stderr
+    assert cli.run("unpause", "p").returncode == 0
+    wait_for(cli, "p", "running")
+    assert cli.run("rename", "p", "q").returncode == 0
+    wait_for(cli, "q", "running")
+    taken = cli.run("run", "--rm", "--name", "q", "busybox", "true")
+    assert taken.returncode == 125 and "already in use" in taken.stderr
+    assert cli.run("run", "--rm", "--name", "p", "busybox", "true").returncode == 0  # freed
+    assert cli.run("rm", "-f", "q").returncode == 0
