@@ -231,3 +231,87 @@ def top(paths: Paths, ref: str) -> list[list[str]]:
         raise ConflictError(f"container {ref} is not running")
     path, layout = _cgroup(c)
     return stats.top(stats.cgroup_pids(path, layout))
+
+
+def exec_in(paths: Paths, ref: str, command: list[str], *, interactive: bool, tty: bool,
+            env: list[str], workdir: str | None, user: str | None, detach: bool) -> int:
+    """``exec``: run ``command`` in a running container; its exit code (or 0 with -d)."""
+    from launcher.backend.linux.containers import runtime_root
+    from launcher.backend.linux.execproc import ExecOptions, exec_process
+    from launcher.backend.linux.syscalls import real
+    from launcher.errors import UsageError
+    from launcher.runtime.update import exec_process_spec
+
+    c = _find(paths, ref)
+    if c.status != "running":
+        raise ConflictError(f"container {ref} is not running"
+                            + (" (it is paused)" if c.status == "paused" else ""))
+    if not command:
+        raise UsageError('"exec" requires at least 2 arguments')
+    values: dict[str, Any] = {"id": c.id, "command": command, "tty": tty,
+                              "env": _exec_env(env), "cwd": workdir}
+    proc = exec_process_spec(runtime_root(paths), values)
+    if user:
+        _exec_user(paths, c, proc, user)
+    opts = ExecOptions()
+    opts.detach = detach
+    if tty and not detach:
+        from launcher.backend.linux.console import console_pair
+
+        opts.proxy_fd, opts.console_fd = console_pair()
+    if not interactive:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    if detach:  # its stdio is /dev/null (as Docker's); ours comes back for errors
+        saved = [os.dup(1), os.dup(2)]
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            exec_process(runtime_root(paths), c.id, proc, real(), opts)
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in (*saved, null):
+                os.close(fd)
+        return 0
+    from launcher.backend.linux.forward import forward_signals
+
+    with forward_signals(None):
+        return exec_process(runtime_root(paths), c.id, proc, real(), opts)
+
+
+def _exec_env(entries: list[str]) -> list[str]:
+    """``-e K=V``, or ``-e K`` (taken from this environment, dropped when unset)."""
+    out: list[str] = []
+    for entry in entries:
+        key, eq, _ = entry.partition("=")
+        if not key or "\0" in entry:
+            from launcher.errors import UsageError
+
+            raise UsageError(f"invalid environment variable {entry!r}")
+        if eq:
+            out.append(entry)
+        elif key in os.environ:
+            out.append(f"{key}={os.environ[key]}")
+    return out
+
+
+def _exec_user(paths: Paths, c: Container, proc: Any, user: str) -> None:
+    """``-u uid[:gid]`` or a name, resolved in the container's own files (the image's
+    layers with the container's changes on top), never through the host's NSS."""
+    from launcher.image.store import ImageStore
+    from launcher.image.userdb import resolve_user_in_layers
+    from launcher.spec.model import User
+
+    if all(p.isdigit() for p in user.split(":", 1)):
+        uid, _, gid = user.partition(":")
+        proc.user = User(uid=int(uid), gid=int(gid) if gid else 0)
+        return
+    layers = list(ImageStore(paths).get(c.record.image_id).layer_dirs)
+    upper = os.path.join(c.record.bundle, "upper")
+    if os.path.isdir(upper):
+        layers.append(upper)
+    uid_, gid_, extra = resolve_user_in_layers(layers, user)
+    proc.user = User(uid=uid_, gid=gid_, additional_gids=extra or None)

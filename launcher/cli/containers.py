@@ -277,11 +277,42 @@ def rename(
     containerlife.rename(state_of(ctx.obj).paths(), ref, new)
 
 
+def exec_(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="CONTAINER", show_default=False)],
+    command: Annotated[list[str] | None, typer.Argument(metavar="COMMAND [ARG...]",
+                                                        show_default=False)] = None,
+    interactive: Annotated[bool, typer.Option("-i", "--interactive",
+                                              help="Keep STDIN open")] = False,
+    tty: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")] = False,
+    env: Annotated[list[str] | None, typer.Option("-e", "--env", metavar="KEY=VALUE",
+                                                  help="Set an environment variable")] = None,
+    workdir: Annotated[str | None, typer.Option("-w", "--workdir", metavar="DIR",
+                                                help="Working directory")] = None,
+    user: Annotated[str | None, typer.Option("-u", "--user", metavar="USER[:GROUP]",
+                                             help="User to run as")] = None,
+    detach: Annotated[bool, typer.Option("-d", "--detach", help="Run in the background")]
+    = False,
+) -> int:
+    """Run a command in a running container; exits with its status."""
+    from launcher import containerlife
+    from launcher.errors import UsageError
+
+    if workdir is not None and not workdir.startswith("/"):
+        raise UsageError(f'invalid argument "{workdir}" for "-w, --workdir" flag: must be '
+                         "an absolute path")
+    return containerlife.exec_in(state_of(ctx.obj).paths(), ref, list(command or []),
+                                 interactive=interactive, tty=tty, env=list(env or []),
+                                 workdir=workdir, user=user, detach=detach)
+
+
 def register(root: typer.Typer) -> None:
     """Top-level Docker names, plus the ``container`` group."""
     root.command("ps")(ps)
     root.command("rm")(rm)
     root.command("logs")(logs)
+    for group in (root, app):  # options end at CONTAINER: the rest is the command's
+        group.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
     for name, func in (("kill", kill), ("stop", stop), ("wait", wait), ("inspect", inspect),
                        ("stats", stats), ("top", top), ("pause", pause), ("unpause", unpause),
                        ("rename", rename)):
