@@ -89,6 +89,13 @@ def stop_timeout(text: str) -> int:
     return parse(text)
 
 
+def volume(text: str) -> object:
+    """``-v [SRC:]DST[:OPTS]`` as a ``runopts.VolumeSpec``."""
+    from launcher.runopts import volume_spec
+
+    return volume_spec(text)
+
+
 def abs_path(text: str) -> str:
     if not text.startswith("/"):
         raise ValueError("must be an absolute path")

@@ -206,6 +206,14 @@ RUN = CommandSpec(
             convert=convert.stop_timeout,
         ),
         Opt(
+            ("-v", "--volume"),
+            "volumes",
+            MULTI,
+            "Bind a host path, or mount a named or anonymous volume (repeatable)",
+            metavar="[SRC:]DST[:ro]",
+            convert=convert.volume,
+        ),
+        Opt(
             ("-w", "--workdir"),
             "workdir",
             VALUE,

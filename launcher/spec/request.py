@@ -6,6 +6,10 @@ module sits on the container start path). ``None`` means "not given".
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 class RunRequest:
     __slots__ = (
@@ -31,6 +35,7 @@ class RunRequest:
         "stop_timeout",
         "tty",
         "user",
+        "volumes",
         "workdir",
     )
 
@@ -59,6 +64,7 @@ class RunRequest:
         labels: list[tuple[str, str]] | None = None,
         stop_signal: int | None = None,
         stop_timeout: int | None = None,
+        volumes: list[Any] | None = None,
         platform: str | None = None,
     ) -> None:
         self.image = image
@@ -78,6 +84,7 @@ class RunRequest:
         self.labels = list(labels or [])  # --label (key, value), in order
         self.stop_signal = stop_signal  # --stop-signal as a number
         self.stop_timeout = stop_timeout  # --stop-timeout seconds (-1: forever)
+        self.volumes = list(volumes or [])  # -v, as runopts.VolumeSpec
         self.platform = platform  # os/arch[/variant] to pull; None: the host's
         self.network = network  # "none" | "host" (bridge arrives with networking)
         self.interactive = interactive

@@ -96,8 +96,11 @@ class NativeBackend:
         os.mkdir(rootfs, 0o700)
         undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))
         spec = self._spec(req, image, cid, rootfs)
-        if image.config.volumes:
-            _image_volumes(spec, image, bundle)
+        if image.config.volumes or req.volumes:
+            from launcher.backend.linux.volmounts import volume_mounts
+
+            spec.mounts = [*(spec.mounts or []),
+                           *volume_mounts(self.paths, image, bundle, req.volumes)]
         dump_spec(spec, os.path.join(bundle, "config.json"), durable=False)
         undo.run("store lock")  # GC now sees this container's layers in use
         rec = _record(req, image, cid, bundle, spec)
@@ -214,21 +217,6 @@ def _single_threaded() -> None:
         from launcher.errors import RuntimeFailure
 
         raise RuntimeFailure("internal error: threads still running before the container fork")
-
-
-def _image_volumes(spec: Spec, image: Image, bundle: str) -> None:
-    """The image's ``Volumes`` as anonymous volumes in the bundle, bind-mounted."""
-    from launcher.image.volumes import make_volumes
-    from launcher.spec.model import Mount
-
-    made = make_volumes(image.layer_dirs, image.config.volumes, bundle)
-    mounts = spec.mounts if spec.mounts is not None else []
-    taken = {m.destination for m in mounts}
-    for path, source in made:
-        if path not in taken:
-            mounts.append(Mount(destination=path, type="bind", source=source,
-                                options=["rbind", "rprivate"]))
-    spec.mounts = mounts
 
 
 def _record(req: RunRequest, image: Image, cid: str, bundle: str,
