@@ -96,6 +96,19 @@ def volume(text: str) -> object:
     return volume_spec(text)
 
 
+def capability(text: str) -> str:
+    """``NET_ADMIN``, ``cap_net_admin`` → ``CAP_NET_ADMIN``; ``ALL`` stays ``ALL``."""
+    from launcher.errors import UsageError
+    from launcher.spec.caps import normalize_cap
+
+    if text.strip().upper() in ("ALL", "CAP_ALL"):
+        return "ALL"
+    try:
+        return normalize_cap(text)
+    except UsageError:
+        raise ValueError("unknown capability") from None
+
+
 def abs_path(text: str) -> str:
     if not text.startswith("/"):
         raise ValueError("must be an absolute path")

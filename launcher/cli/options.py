@@ -270,6 +270,22 @@ RUN = CommandSpec(
         ),
         Opt(("--read-only",), "read_only", FLAG, "Mount the root filesystem read-only"),
         Opt(
+            ("--cap-add",),
+            "cap_add",
+            MULTI,
+            "Add a capability (ALL: every one)",
+            metavar="CAP",
+            convert=convert.capability,
+        ),
+        Opt(
+            ("--cap-drop",),
+            "cap_drop",
+            MULTI,
+            "Drop a capability (ALL: every one)",
+            metavar="CAP",
+            convert=convert.capability,
+        ),
+        Opt(
             ("--network", "--net"),
             "network",
             VALUE,

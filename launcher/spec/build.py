@@ -78,6 +78,8 @@ def build_spec(
     process.env = _env(req, image, hostname, os.environ if environ is None else environ)
     process.cwd = _cwd(req, image)
     _set_user(process, req.user or image.user or "", user_ids)
+    if req.cap_add or req.cap_drop:
+        _set_caps(process, req.cap_add, req.cap_drop)
     nofile = NOFILE_MAX if host_nofile_hard < 0 else min(NOFILE_MAX, host_nofile_hard)
     process.rlimits = [Rlimit(type="RLIMIT_NOFILE", hard=nofile, soft=nofile)]
     linux = default_linux()
@@ -103,6 +105,22 @@ def build_spec(
         annotations=annotations,
         linux=linux,
     )
+
+
+def _set_caps(process: Process, add: list[str], drop: list[str]) -> None:
+    """Docker's order: drops from the default set, then adds (``ALL`` on either side)."""
+    from launcher.spec.caps import ALL
+    from launcher.spec.model import Capabilities
+
+    current = list((process.capabilities.bounding or []) if process.capabilities else [])
+    if "ALL" in drop:
+        current = []
+    current = [c for c in current if c not in drop]
+    for cap in ALL if "ALL" in add else add:
+        if cap not in current and (cap not in drop or cap in add or "ALL" in add):
+            current.append(cap)
+    process.capabilities = Capabilities(bounding=list(current), effective=list(current),
+                                        inheritable=[], permitted=list(current), ambient=[])
 
 
 def _check_id(container_id: str) -> None:

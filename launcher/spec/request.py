@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 class RunRequest:
     __slots__ = (
+        "cap_add",
+        "cap_drop",
         "command",
         "cpus",
         "detach",
@@ -65,6 +67,8 @@ class RunRequest:
         stop_signal: int | None = None,
         stop_timeout: int | None = None,
         volumes: list[Any] | None = None,
+        cap_add: list[str] | None = None,
+        cap_drop: list[str] | None = None,
         platform: str | None = None,
     ) -> None:
         self.image = image
@@ -85,6 +89,8 @@ class RunRequest:
         self.stop_signal = stop_signal  # --stop-signal as a number
         self.stop_timeout = stop_timeout  # --stop-timeout seconds (-1: forever)
         self.volumes = list(volumes or [])  # -v, as runopts.VolumeSpec
+        self.cap_add = list(cap_add or [])  # CAP_* names, or "ALL"
+        self.cap_drop = list(cap_drop or [])
         self.platform = platform  # os/arch[/variant] to pull; None: the host's
         self.network = network  # "none" | "host" (bridge arrives with networking)
         self.interactive = interactive

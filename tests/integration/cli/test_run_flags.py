@@ -172,3 +172,16 @@ def test_nofile_rlimit(cli: Cli) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     want = 1048576 if hard == resource.RLIM_INFINITY else min(1048576, hard)
     assert probe(cli, script="ulimit -n; ulimit -Hn").split() == [str(want), str(want)]
+
+
+def test_cap_add_and_drop(cli: Cli) -> None:
+    only = cli.run("run", "--rm", "--cap-drop", "ALL", "--cap-add", "net_bind_service",
+                   "busybox", "grep", "CapBnd", "/proc/self/status")
+    assert only.stdout.split() == ["CapBnd:", "0000000000000400"], only.stderr
+    no_chown = cli.run("run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "1", "/tmp")
+    assert no_chown.returncode == 1 and "not permitted" in no_chown.stderr
+    added = cli.run("run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "grep", "CapEff",
+                    "/proc/self/status")
+    assert int(added.stdout.split()[1], 16) & (1 << 21)  # CAP_SYS_ADMIN is bit 21
+    bad = cli.run("run", "--rm", "--cap-add", "nope", "busybox", "true")
+    assert bad.returncode == 125 and "--cap-add" in bad.stderr
