@@ -18,6 +18,7 @@ REQUIRED_PACKAGES=(
     busybox-static     # the offline default image (/bin/busybox)
     runc crun          # reference OCI runtimes: conformance and benchmarks
     podman conmon uidmap  # podman drives launcher-runtime in tests
+    tini               # tini-static: the init that `launcher run --init` mounts as PID 1
     libseccomp2        # loaded with ctypes for the seccomp filter
     golang-github-opencontainers-specs-dev  # the OCI runtime-spec JSON schemas
     iproute2           # ip netns / veth for network tests

@@ -163,6 +163,8 @@ RUN = CommandSpec(
     (
         Opt(("--rm",), "remove", FLAG, "Remove the container when it exits"),
         Opt(("-d", "--detach"), "detach", FLAG, "Run in the background and print the id"),
+        Opt(("--init",), "init", FLAG, "Run a minimal init (tini) as PID 1: reaps zombies, "
+            "forwards signals"),
         Opt(("-i", "--interactive"), "interactive", FLAG, "Keep STDIN open"),
         Opt(("-t", "--tty"), "tty", FLAG, "Allocate a pseudo-TTY"),
         Opt(

@@ -23,6 +23,7 @@ class RunRequest:
         "env_files",
         "hostname",
         "image",
+        "init",
         "interactive",
         "labels",
         "memory",
@@ -69,6 +70,7 @@ class RunRequest:
         volumes: list[Any] | None = None,
         cap_add: list[str] | None = None,
         cap_drop: list[str] | None = None,
+        init: bool = False,
         platform: str | None = None,
     ) -> None:
         self.image = image
@@ -91,6 +93,7 @@ class RunRequest:
         self.volumes = list(volumes or [])  # -v, as runopts.VolumeSpec
         self.cap_add = list(cap_add or [])  # CAP_* names, or "ALL"
         self.cap_drop = list(cap_drop or [])
+        self.init = init  # --init: a host init binary bind-mounted as PID 1
         self.platform = platform  # os/arch[/variant] to pull; None: the host's
         self.network = network  # "none" | "host" (bridge arrives with networking)
         self.interactive = interactive

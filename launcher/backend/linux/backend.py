@@ -101,6 +101,8 @@ class NativeBackend:
 
             spec.mounts = [*(spec.mounts or []),
                            *volume_mounts(self.paths, image, bundle, req.volumes)]
+        if req.init:
+            _add_init(spec)
         dump_spec(spec, os.path.join(bundle, "config.json"), durable=False)
         undo.run("store lock")  # GC now sees this container's layers in use
         rec = _record(req, image, cid, bundle, spec)
@@ -270,3 +272,31 @@ def _detach(paths: Paths, rec: ContainerRecord, undo: Undo) -> int:
     err = LauncherError(message)
     err.exit_code = int(code) if code.isdigit() else 125
     raise err
+
+
+INIT_CANDIDATES = ("/usr/bin/tini-static", "/usr/bin/catatonit", "/usr/libexec/podman/catatonit")
+INIT_PATH = "/run/launcher-init"  # where the container sees it (podman: /run/podman-init)
+
+
+def _add_init(spec: Spec) -> None:
+    """``--init``: a static init from the host (tini, as Docker's docker-init, or
+    catatonit) bind-mounted read-only and run as PID 1 in front of the command.
+    ``LAUNCHER_INIT`` names another one. It must be static: nothing of the
+    image is loaded into it, and nothing of it needs the image's libraries."""
+    from launcher.errors import ImageError, UnsupportedError
+    from launcher.image.bootstrap import check_static
+    from launcher.spec.model import Mount
+
+    chosen = os.environ.get("LAUNCHER_INIT") or next(
+        (p for p in INIT_CANDIDATES if os.path.isfile(p)), None)
+    if chosen is None:
+        raise UnsupportedError("--init needs a static init on this host: install tini "
+                               "(tini-static) or catatonit, or set LAUNCHER_INIT")
+    try:
+        check_static(chosen)
+    except ImageError as exc:
+        raise UnsupportedError(f"--init: {chosen} cannot serve as init: {exc}") from None
+    spec.mounts = [*(spec.mounts or []), Mount(destination=INIT_PATH, type="bind",
+                                               source=chosen, options=["bind", "ro"])]
+    if spec.process is not None:
+        spec.process.args = [INIT_PATH, "--", *(spec.process.args or [])]

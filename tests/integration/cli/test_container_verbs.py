@@ -98,3 +98,18 @@ def test_pause_unpause_and_rename(cli: Cli) -> None:
     assert taken.returncode == 125 and "already in use" in taken.stderr
     assert cli.run("run", "--rm", "--name", "p", "busybox", "true").returncode == 0  # freed
     assert cli.run("rm", "-f", "q").returncode == 0
+
+
+def test_init_reaps_orphans_and_forwards_signals(cli: Cli) -> None:
+    orphans = ("i=0; while [ $i -lt 2000 ]; do (sleep 0 &); i=$((i+1)); done; sleep 1; "
+               "ps -o stat | grep -c Z")
+    res = cli.run("run", "--rm", "--init", "busybox", "sh", "-c", orphans, timeout=120)
+    assert res.stdout.strip() == "0", (res.stdout, res.stderr)  # all 2000 reaped
+    assert cli.run("run", "-d", "--init", "--name", "in", "busybox", "sleep",
+                   "60").returncode == 0
+    wait_for(cli, "in", "running")
+    top = cli.run("top", "in").stdout
+    assert "/run/launcher-init" in top
+    assert cli.run("stop", "-t", "20", "in").returncode == 0
+    assert cli.run("wait", "in").stdout == "143\n"  # sleep got the TERM tini forwarded
+    assert cli.run("rm", "in").returncode == 0
