@@ -99,9 +99,16 @@ def stop(paths: Paths, ref: str, timeout: int | None) -> None:
     """Docker's stop: the stop signal, up to ``timeout`` s (-1: forever), then SIGKILL."""
     import signal
 
+    from launcher.backend.linux.monitor import STOPPED_MARKER
+
     c = _find(paths, ref)
     if not c.running:
         return  # docker stop of a stopped container succeeds
+    with open(os.path.join(c.record.bundle, STOPPED_MARKER), "w"):
+        pass  # the monitor must not restart it
+    if c.status == "restarting":
+        _wait_stopped(paths, c.id, None)
+        return
     if c.status == "paused":
         _signal(paths, c, int(signal.SIGKILL))
     else:
@@ -183,12 +190,14 @@ def inspect(paths: Paths, ref: str) -> dict[str, Any]:
         "Id": rec.id, "Created": rec.created, "Path": args[0] if args else "",
         "Args": args[1:],
         "State": {"Status": c.status, "Running": c.status == "running",
-                  "Paused": c.status == "paused", "Restarting": False, "OOMKilled": False,
+                  "Paused": c.status == "paused", "Restarting": c.status == "restarting",
+                  "OOMKilled": False,
                   "Dead": c.status == "dead", "Pid": c.pid,
                   "ExitCode": rec.exit_code if rec.exit_code is not None else 0,
                   "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
                   "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z"},
-        "Image": rec.image_id, "Name": "/" + (rec.name or rec.id[:12]), "RestartCount": 0,
+        "Image": rec.image_id, "Name": "/" + (rec.name or rec.id[:12]),
+        "RestartCount": rec.restart_count,
         "Config": {"Hostname": spec.get("hostname", ""), "User": _user(process),
                    "Env": list(process.get("env") or []), "Cmd": args,
                    "Image": rec.image, "WorkingDir": process.get("cwd", ""),
@@ -197,8 +206,14 @@ def inspect(paths: Paths, ref: str) -> dict[str, Any]:
                    "StopSignal": str(stop_signal(c)),
                    "StopTimeout": rec.stop_timeout},
         "Mounts": mounts,
-        "HostConfig": {"AutoRemove": rec.remove},
+        "HostConfig": {"AutoRemove": rec.remove,
+                       "RestartPolicy": _policy_json(rec.restart_policy)},
     }
+
+
+def _policy_json(text: str) -> dict[str, Any]:
+    name, _, count = (text or "no").partition(":")
+    return {"Name": name, "MaximumRetryCount": int(count) if count.isdigit() else 0}
 
 
 def _user(process: dict[str, Any]) -> str:

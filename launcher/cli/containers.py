@@ -60,6 +60,9 @@ def status_text(c: Container) -> str:
         code = "?" if rec.exit_code is None else str(rec.exit_code)
         when = rec.finished_at or rec.started_at or rec.created
         return f"Exited ({code}) {fmt.since(when)}"
+    if c.status == "restarting":
+        code = "?" if rec.exit_code is None else str(rec.exit_code)
+        return f"Restarting ({code}) {fmt.since(rec.finished_at or rec.created)}"
     return c.status.capitalize()
 
 

@@ -109,6 +109,13 @@ def capability(text: str) -> str:
         raise ValueError("unknown capability") from None
 
 
+def restart(text: str) -> str:
+    """``--restart`` checked now, kept as its canonical text (``on-failure:3``)."""
+    from launcher.runopts import restart_policy
+
+    return str(restart_policy(text))
+
+
 def abs_path(text: str) -> str:
     if not text.startswith("/"):
         raise ValueError("must be an absolute path")

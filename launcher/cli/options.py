@@ -163,6 +163,15 @@ RUN = CommandSpec(
     (
         Opt(("--rm",), "remove", FLAG, "Remove the container when it exits"),
         Opt(("-d", "--detach"), "detach", FLAG, "Run in the background and print the id"),
+        Opt(
+            ("--restart",),
+            "restart",
+            VALUE,
+            "Restart policy: no, on-failure[:N], always, unless-stopped (with -d)",
+            metavar="POLICY",
+            convert=convert.restart,
+            default="no",
+        ),
         Opt(("--init",), "init", FLAG, "Run a minimal init (tini) as PID 1: reaps zombies, "
             "forwards signals"),
         Opt(("-i", "--interactive"), "interactive", FLAG, "Keep STDIN open"),

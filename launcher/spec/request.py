@@ -34,6 +34,7 @@ class RunRequest:
         "pull",
         "read_only",
         "remove",
+        "restart",
         "stop_signal",
         "stop_timeout",
         "tty",
@@ -71,6 +72,7 @@ class RunRequest:
         cap_add: list[str] | None = None,
         cap_drop: list[str] | None = None,
         init: bool = False,
+        restart: str = "no",
         platform: str | None = None,
     ) -> None:
         self.image = image
@@ -94,6 +96,7 @@ class RunRequest:
         self.cap_add = list(cap_add or [])  # CAP_* names, or "ALL"
         self.cap_drop = list(cap_drop or [])
         self.init = init  # --init: a host init binary bind-mounted as PID 1
+        self.restart = restart  # --restart policy, canonical text (runopts.restart_policy)
         self.platform = platform  # os/arch[/variant] to pull; None: the host's
         self.network = network  # "none" | "host" (bridge arrives with networking)
         self.interactive = interactive

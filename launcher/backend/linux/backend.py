@@ -86,6 +86,11 @@ class NativeBackend:
         from launcher.image.rootfs import prepare_rootfs, release_rootfs
         from launcher.spec.model import dump_spec
 
+        if req.restart != "no" and (req.remove or not req.detach):
+            from launcher.errors import UsageError
+
+            why = "--rm" if req.remove else "an attached run (use -d)"
+            raise UsageError(f"conflicting options: --restart and {why}")
         if req.name:
             self._claim_name(req.name, cid, undo)
         bundle = layout.make_bundle_dir(self.paths, cid)
@@ -157,9 +162,10 @@ class NativeBackend:
         # is a no-op, and a signal between the two lines must not leak it.
         undo.add("container", lambda: teardown.delete(root, cid, force=True))
         created = lifecycle.create(root, cid, bundle, sys, opts, spec)
-        if not req.remove:  # the container exists: it keeps its bundle and name
+        if not req.remove:  # the container exists: it keeps its bundle, name, changes
             undo.forget("bundle")
             undo.forget("name")
+            undo.forget("rootfs")
         lifecycle.release_after_exec(created)
         rec.started_at = now_rfc3339()
         rec.save()
@@ -232,6 +238,7 @@ def _record(req: RunRequest, image: Image, cid: str, bundle: str,
     rec.remove = req.remove
     rec.labels = {**(image.config.labels or {}), **dict(req.labels)}
     rec.stop_timeout = req.stop_timeout
+    rec.restart_policy = req.restart
     rec.save()
     return rec
 
@@ -261,6 +268,7 @@ def _detach(paths: Paths, rec: ContainerRecord, undo: Undo) -> int:
     if line == "ok":
         undo.forget("bundle")  # the monitor owns the container now
         undo.forget("name")
+        undo.forget("rootfs")
         sys.stdout.write(rec.id + "\n")
         sys.stdout.flush()
         return 0

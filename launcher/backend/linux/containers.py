@@ -37,7 +37,7 @@ class Container:
 
     @property
     def running(self) -> bool:
-        return self.status in ("running", "paused")
+        return self.status in ("running", "paused", "restarting")
 
 
 def bundles_dir(paths: Paths) -> str:
@@ -67,6 +67,8 @@ def load(paths: Paths, cid: str, tolerant: bool = False) -> Container:
     try:
         st = ContainerState.load(runtime_root(paths), cid)
     except NotFoundError:
+        if rec.restarting:
+            return Container(rec, "restarting", 0)
         return Container(rec, "exited" if rec.started_at else "created", 0)
     except StateError:
         return Container(rec, "dead", 0)

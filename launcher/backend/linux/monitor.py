@@ -26,6 +26,7 @@ LOG_FILE = "container-log.json"
 MONITOR_LOG = "monitor.log"
 LOG_MAX_SIZE = 10 << 20  # per file, as Docker's json-file max-size would be set
 LOG_MAX_FILES = 3
+STOPPED_MARKER = "stopped-by-user"  # `stop` drops it: no restart after that exit
 
 
 def main(argv: list[str]) -> int:
@@ -47,12 +48,21 @@ def main(argv: list[str]) -> int:
         _cleanup_runtime(paths, cid)
         return 1
     _report(status_fd, "ok")
-    _pump(bundle, out_r, err_r)
     from launcher.backend.linux import procinfo
 
-    code = procinfo.wait_exit(pid)
-    _finish(paths, bundle, cid, code)
-    return 0
+    while True:
+        _pump(bundle, out_r, err_r)
+        code = procinfo.wait_exit(pid)
+        if not _finish(paths, bundle, cid, code):
+            return 0
+        try:
+            pid, out_r, err_r = _start(paths, bundle, cid)
+        except BaseException as exc:  # the restart failed: record it and stop
+            sys.stderr.write(f"monitor: restart of {cid} failed: {exc}\n")
+            _cleanup_runtime(paths, cid)
+            _restarting(bundle, False)
+            return 1
+        _restarting(bundle, False)
 
 
 def _own_stdio(bundle: str) -> None:
@@ -150,20 +160,59 @@ def _cleanup_runtime(paths: object, cid: str) -> None:
         sys.stderr.write(f"monitor: cleanup of {cid}: {exc}\n")
 
 
-def _finish(paths: object, bundle: str, cid: str, code: int) -> None:
+def _finish(paths: object, bundle: str, cid: str, code: int) -> bool:
+    """Record the exit; True when the restart policy wants another run (after
+    its backoff, slept here), False when the monitor is done."""
+    import time
+
     from launcher.backend.linux import containers
     from launcher.backend.linux.record import ContainerRecord, now_rfc3339
+    from launcher.runopts import backoff, restart_policy
 
     _cleanup_runtime(paths, cid)
     try:
         rec = ContainerRecord.load(bundle)
     except FileNotFoundError:
-        return  # removed meanwhile (rm -f): nothing left to record
+        return False  # removed meanwhile (rm -f): nothing left to record
     rec.exit_code, rec.finished_at = code, now_rfc3339()
+    policy = restart_policy(rec.restart_policy or "no")
+    stopped = os.path.exists(os.path.join(bundle, STOPPED_MARKER))
+    again = policy.should_restart(code, rec.restart_count, stopped)
+    rec.restarting = again
     rec.save()
+    if again:
+        quick = _ran_for(rec) < 10.0  # Docker resets the backoff after a 10 s run
+        time.sleep(backoff(rec.restart_count if quick else 0))
+        if os.path.exists(os.path.join(bundle, STOPPED_MARKER)):
+            _restarting(bundle, False)
+            return False
+        rec = ContainerRecord.load(bundle)
+        rec.restart_count += 1
+        rec.save()
+        return True
     if rec.remove:
         containers.remove(paths, containers.load(paths, cid, tolerant=True),  # type: ignore[arg-type]
                           force=True)
+    return False
+
+
+def _ran_for(rec: object) -> float:
+    from launcher.cli.fmt import parse_time
+
+    start = parse_time(str(getattr(rec, "started_at", "")))
+    end = parse_time(str(getattr(rec, "finished_at", "")))
+    return (end - start) if start is not None and end is not None else 0.0
+
+
+def _restarting(bundle: str, value: bool) -> None:
+    from launcher.backend.linux.record import ContainerRecord
+
+    try:
+        rec = ContainerRecord.load(bundle)
+    except FileNotFoundError:
+        return
+    rec.restarting = value
+    rec.save()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 RECORD_FILE = "container.json"
 _FIELDS = ("id", "name", "image", "image_id", "command", "created", "started_at",
-           "finished_at", "exit_code", "remove", "labels", "stop_timeout")
+           "finished_at", "exit_code", "remove", "labels", "stop_timeout", "restart_policy",
+           "restart_count", "restarting")
 
 
 class ContainerRecord:
@@ -44,6 +45,9 @@ class ContainerRecord:
         self.remove = False
         self.labels: dict[str, str] = {}
         self.stop_timeout: int | None = None
+        self.restart_policy = "no"
+        self.restart_count = 0
+        self.restarting = False  # waiting out a restart backoff (the monitor sets it)
 
     @property
     def path(self) -> str:
