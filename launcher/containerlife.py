@@ -191,7 +191,7 @@ def inspect(paths: Paths, ref: str) -> dict[str, Any]:
         "Args": args[1:],
         "State": {"Status": c.status, "Running": c.status == "running",
                   "Paused": c.status == "paused", "Restarting": c.status == "restarting",
-                  "OOMKilled": False,
+                  "OOMKilled": bool(rec.oom_killed),
                   "Dead": c.status == "dead", "Pid": c.pid,
                   "ExitCode": rec.exit_code if rec.exit_code is not None else 0,
                   "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",

@@ -180,7 +180,10 @@ class NativeBackend:
             code = procinfo.wait_exit(pid)
         mark("exited")
         if not req.remove:  # what `ps -a` shows: Exited (code) … ago
+            from launcher.backend.linux.containers import oom_killed
+
             rec.exit_code, rec.finished_at = code, now_rfc3339()
+            rec.oom_killed = oom_killed(self.paths, cid)
             rec.save()
         return code
 

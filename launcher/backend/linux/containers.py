@@ -149,3 +149,18 @@ def _release_names(paths: Paths, rec: ContainerRecord) -> None:
                 os.unlink(link)
         except OSError:
             pass
+
+
+def oom_killed(paths: Paths, cid: str) -> bool:
+    """Whether the OOM killer acted in the container's cgroup (read at its exit,
+    before the cgroup is removed)."""
+    from launcher import host
+    from launcher.backend.linux import stats
+    from launcher.backend.linux.state import ContainerState
+
+    try:
+        st = ContainerState.load(runtime_root(paths), cid)
+        sample = stats.read_stats(st.cgroup_path, st.cgroup_layout or host.cgroup_layout())
+    except (LauncherError, OSError):
+        return False
+    return bool(sample.oom_kills)

@@ -169,12 +169,13 @@ def _finish(paths: object, bundle: str, cid: str, code: int) -> bool:
     from launcher.backend.linux.record import ContainerRecord, now_rfc3339
     from launcher.runopts import backoff, restart_policy
 
+    oom = containers.oom_killed(paths, cid)  # type: ignore[arg-type]
     _cleanup_runtime(paths, cid)
     try:
         rec = ContainerRecord.load(bundle)
     except FileNotFoundError:
         return False  # removed meanwhile (rm -f): nothing left to record
-    rec.exit_code, rec.finished_at = code, now_rfc3339()
+    rec.exit_code, rec.finished_at, rec.oom_killed = code, now_rfc3339(), oom
     policy = restart_policy(rec.restart_policy or "no")
     stopped = os.path.exists(os.path.join(bundle, STOPPED_MARKER))
     again = policy.should_restart(code, rec.restart_count, stopped)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 RECORD_FILE = "container.json"
 _FIELDS = ("id", "name", "image", "image_id", "command", "created", "started_at",
            "finished_at", "exit_code", "remove", "labels", "stop_timeout", "restart_policy",
-           "restart_count", "restarting")
+           "restart_count", "restarting", "oom_killed")
 
 
 class ContainerRecord:
@@ -48,6 +48,7 @@ class ContainerRecord:
         self.restart_policy = "no"
         self.restart_count = 0
         self.restarting = False  # waiting out a restart backoff (the monitor sets it)
+        self.oom_killed = False  # the kernel's OOM killer struck in its cgroup
 
     @property
     def path(self) -> str:

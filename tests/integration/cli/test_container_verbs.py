@@ -113,3 +113,20 @@ def test_init_reaps_orphans_and_forwards_signals(cli: Cli) -> None:
     assert cli.run("stop", "-t", "20", "in").returncode == 0
     assert cli.run("wait", "in").stdout == "143\n"  # sleep got the TERM tini forwarded
     assert cli.run("rm", "in").returncode == 0
+
+
+def test_oom_kill_is_137_and_reported(cli: Cli) -> None:
+    res = cli.run("run", "--name", "oom", "--memory", "32m", "busybox", "tail", "/dev/zero")
+    assert res.returncode == 137
+    (doc,) = json.loads(cli.run("inspect", "oom").stdout)
+    assert doc["State"]["OOMKilled"] is True and doc["State"]["ExitCode"] == 137
+    assert cli.run("run", "-d", "--name", "oom-d", "--memory", "32m", "busybox", "tail",
+                   "/dev/zero").returncode == 0
+    assert cli.run("wait", "oom-d").stdout == "137\n"
+    (doc,) = json.loads(cli.run("inspect", "oom-d").stdout)
+    assert doc["State"]["OOMKilled"] is True
+    fine = cli.run("run", "--name", "fine", "busybox", "true")
+    assert fine.returncode == 0
+    (doc,) = json.loads(cli.run("inspect", "fine").stdout)
+    assert doc["State"]["OOMKilled"] is False
+    assert cli.run("rm", "oom", "oom-d", "fine").returncode == 0
