@@ -78,3 +78,15 @@ def test_system_prune_removes_stopped_containers(cli: Cli) -> None:
     assert res.stdout.startswith("Deleted Containers:\n")
     assert ps(cli, "-a") == []
     assert cli.run("run", "--rm", "--name", "old", "busybox", "true").returncode == 0
+
+
+def test_ps_filters(cli: Cli) -> None:
+    assert cli.run("run", "--name", "fa", "-l", "tier=web", "busybox", "true").returncode == 0
+    assert cli.run("run", "--name", "fb", "busybox", "sh", "-c", "exit 2").returncode == 2
+    assert [r["Names"] for r in ps(cli, "-a", "-f", "exited=2")] == ["fb"]
+    assert [r["Names"] for r in ps(cli, "-a", "-f", "label=tier=web")] == ["fa"]
+    assert [r["Names"] for r in ps(cli, "-f", "status=exited", "-f", "name=fa")] == ["fa"]
+    assert ps(cli, "-f", "label=tier") == []  # not running: -a is needed
+    bad = cli.run("ps", "-f", "bogus=1")
+    assert bad.returncode == 125 and "invalid filter" in bad.stderr
+    assert cli.run("rm", "fa", "fb").returncode == 0
