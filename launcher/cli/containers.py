@@ -346,19 +346,19 @@ def exec_(
 
 
 def register(root: typer.Typer) -> None:
-    """Top-level Docker names, plus the ``container`` group."""
+    """Top-level Docker names (``rm``, ``stop``, ``kill``, ``exec`` come from the hot
+    table, see ``lifecycle``), plus all of them under ``container``."""
     root.command("ps")(ps)
-    root.command("rm")(rm)
     root.command("logs")(logs)
-    for group in (root, app):  # options end at CONTAINER: the rest is the command's
-        group.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
-    for name, func in (("kill", kill), ("stop", stop), ("wait", wait), ("inspect", inspect),
-                       ("stats", stats), ("top", top), ("pause", pause), ("unpause", unpause),
-                       ("rename", rename)):
-        root.command(name)(func)
-        app.command(name)(func)
     app.command("ls")(ps)
     app.command("list", hidden=True)(ps)
     app.command("rm")(rm)
     app.command("logs")(logs)
+    app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
+    app.command("kill")(kill)
+    app.command("stop")(stop)
+    for name, func in (("wait", wait), ("inspect", inspect), ("stats", stats), ("top", top),
+                       ("pause", pause), ("unpause", unpause), ("rename", rename)):
+        root.command(name)(func)
+        app.command(name)(func)
     root.add_typer(app, name="container")

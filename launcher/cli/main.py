@@ -18,7 +18,7 @@ import os
 import sys
 
 from launcher import __version__
-from launcher.cli import fastparse, image, options, run
+from launcher.cli import fastparse, image, lifecycle, options, run
 from launcher.errors import LauncherError
 
 TYPE_CHECKING = False
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 EXECUTORS: dict[str, Executor] = {
     "run": run.execute,
     "import": image.execute,
+    "rm": lifecycle.execute_rm,
+    "stop": lifecycle.execute_stop,
+    "kill": lifecycle.execute_kill,
+    "exec": lifecycle.execute_exec,
 }
 _COMPLETE_ENV = "_LAUNCHER_COMPLETE"  # set by the shell completion scripts typer installs
 

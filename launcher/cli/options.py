@@ -348,4 +348,81 @@ IMPORT = CommandSpec(
     ),
 )
 
-HOT = {spec.name: spec for spec in (RUN, IMPORT)}
+def _targets(verb: str) -> tuple[Arg, Arg]:
+    return (Arg("first", "CONTAINER", f"Container to {verb} (name, id or id prefix)"),
+            Arg("more", "CONTAINER", "More containers", rest=True))
+
+
+RM = CommandSpec(
+    "rm",
+    "Remove containers (their rootfs, anonymous volumes and name).",
+    (Opt(("-f", "--force"), "force", FLAG, "Kill and remove a running container"),),
+    _targets("remove"),
+)
+
+STOP = CommandSpec(
+    "stop",
+    "Stop containers: their stop signal, then SIGKILL after the timeout (10 s).",
+    (
+        Opt(
+            ("-t", "--time", "--timeout"),
+            "timeout",
+            VALUE,
+            "Seconds to wait before SIGKILL (-1: forever)",
+            metavar="N",
+            convert=convert.stop_timeout,
+        ),
+    ),
+    _targets("stop"),
+)
+
+KILL = CommandSpec(
+    "kill",
+    "Send a signal to running containers (default SIGKILL).",
+    (
+        Opt(
+            ("-s", "--signal"),
+            "signal",
+            VALUE,
+            "Signal to send",
+            metavar="SIGNAL",
+            convert=convert.signal_spec,
+            default="KILL",
+        ),
+    ),
+    _targets("signal"),
+)
+
+EXEC = CommandSpec(
+    "exec",
+    "Run a command in a running container; exits with its status.",
+    (
+        Opt(("-i", "--interactive"), "interactive", FLAG, "Keep STDIN open"),
+        Opt(("-t", "--tty"), "tty", FLAG, "Allocate a pseudo-TTY"),
+        Opt(
+            ("-e", "--env"),
+            "env",
+            MULTI,
+            "Set an environment variable (repeatable)",
+            metavar="KEY=VALUE",
+            convert=convert.env_entry,
+        ),
+        Opt(
+            ("-w", "--workdir"),
+            "workdir",
+            VALUE,
+            "Working directory inside the container",
+            metavar="DIR",
+            convert=convert.abs_path,
+        ),
+        Opt(("-u", "--user"), "user", VALUE, "User to run as", metavar="USER[:GROUP]"),
+        Opt(("-d", "--detach"), "detach", FLAG, "Run in the background"),
+    ),
+    (
+        Arg("container", "CONTAINER", "A running container"),
+        Arg("command", "COMMAND", "Command and arguments", rest=True),
+    ),
+    interspersed=False,
+)
+
+HOT = {spec.name: spec for spec in (RUN, IMPORT, RM, STOP, KILL, EXEC)}
