@@ -125,8 +125,12 @@ def stop(paths: Paths, ref: str, timeout: int | None) -> None:
 
 
 def _wait_stopped(paths: Paths, cid: str, timeout: float | None) -> bool:
+    """Until the container's init has exited: on its pidfd (woken at the exit,
+    no polling), then a re-check of the derived status."""
     from launcher.backend.linux import containers
     from launcher.errors import NotFoundError
+
+    _wait_pidfd(paths, cid, timeout)
 
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -138,6 +142,31 @@ def _wait_stopped(paths: Paths, cid: str, timeout: float | None) -> bool:
         if deadline is not None and time.monotonic() >= deadline:
             return False
         time.sleep(POLL)
+
+
+def _wait_pidfd(paths: Paths, cid: str, timeout: float | None) -> None:
+    """Block on the init's pidfd (verified against its start time) until it exits
+    or ``timeout`` passes; any doubt returns at once (the caller re-checks)."""
+    import select
+
+    from launcher.backend.linux import procinfo
+    from launcher.backend.linux.containers import runtime_root
+    from launcher.backend.linux.state import ContainerState
+    from launcher.errors import LauncherError
+
+    try:
+        st = ContainerState.load(runtime_root(paths), cid)
+        fd = os.pidfd_open(st.pid)
+    except (LauncherError, OSError):
+        return
+    try:
+        if not procinfo.is_alive(st.pid, st.pid_start):
+            return  # the pid was recycled: the fd is not our init
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll(None if timeout is None else max(0, int(timeout * 1000)))
+    finally:
+        os.close(fd)
 
 
 def wait(paths: Paths, ref: str) -> int:
