@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 
-from launcher.errors import ConflictError
+from launcher.errors import ConflictError, LauncherError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,10 +109,13 @@ def stop(paths: Paths, ref: str, timeout: int | None) -> None:
     if c.status == "restarting":
         _wait_stopped(paths, c.id, None)
         return
-    if c.status == "paused":
-        _signal(paths, c, int(signal.SIGKILL))
-    else:
-        _signal(paths, c, stop_signal(c))
+    try:
+        if c.status == "paused":
+            _signal(paths, c, int(signal.SIGKILL))
+        else:
+            _signal(paths, c, stop_signal(c))
+    except LauncherError:
+        pass  # it ended (or is between restarts) meanwhile: wait below all the same
     if timeout is None:
         timeout = c.record.stop_timeout
     limit = DEFAULT_STOP_TIMEOUT if timeout is None else timeout

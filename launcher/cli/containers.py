@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from launcher.cli import fmt
+from launcher.cli.lifecycle import each
 from launcher.cli.state import state_of
 from launcher.errors import LauncherError
 
@@ -160,22 +161,6 @@ def logs(
 Refs = Annotated[list[str], typer.Argument(metavar="CONTAINER...", show_default=False)]
 
 
-def _each(refs: list[str], act: Callable[[str], object], echo: bool = True) -> None:
-    """Do ``act`` for every ref (as Docker: go on past failures, report them after)."""
-    errors: list[str] = []
-    for ref in refs:
-        try:
-            act(ref)
-        except LauncherError as exc:
-            errors.append(str(exc))
-            continue
-        if echo:
-            sys.stdout.write(f"{ref}\n")
-            sys.stdout.flush()
-    if errors:
-        raise LauncherError("; ".join(errors))
-
-
 def kill(
     ctx: typer.Context,
     refs: Refs,
@@ -192,7 +177,7 @@ def kill(
     except ValueError as exc:
         raise UsageError(f'invalid argument "{sig}" for "-s, --signal" flag: {exc}') from None
     paths = state_of(ctx.obj).paths()
-    _each(refs, lambda ref: containerlife.kill(paths, ref, number))
+    each(refs, lambda ref: containerlife.kill(paths, ref, number))
 
 
 def stop(
@@ -206,7 +191,7 @@ def stop(
     from launcher import containerlife
 
     paths = state_of(ctx.obj).paths()
-    _each(refs, lambda ref: containerlife.stop(paths, ref, timeout))
+    each(refs, lambda ref: containerlife.stop(paths, ref, timeout))
 
 
 def wait(ctx: typer.Context, refs: Refs) -> None:
@@ -219,7 +204,7 @@ def wait(ctx: typer.Context, refs: Refs) -> None:
         sys.stdout.write(f"{containerlife.wait(paths, ref)}\n")
         sys.stdout.flush()
 
-    _each(refs, one, echo=False)
+    each(refs, one, echo=False)
 
 
 def inspect(
@@ -243,7 +228,7 @@ def inspect(
                 raise NotFoundError(f"No such object: {ref}") from None
 
     try:
-        _each(refs, one, echo=False)
+        each(refs, one, echo=False)
     finally:
         fmt.json_doc(found)
 
@@ -294,7 +279,7 @@ def pause(ctx: typer.Context, refs: Refs) -> None:
     from launcher import containerlife
 
     paths = state_of(ctx.obj).paths()
-    _each(refs, lambda ref: containerlife.pause(paths, ref, True))
+    each(refs, lambda ref: containerlife.pause(paths, ref, True))
 
 
 def unpause(ctx: typer.Context, refs: Refs) -> None:
@@ -302,7 +287,7 @@ def unpause(ctx: typer.Context, refs: Refs) -> None:
     from launcher import containerlife
 
     paths = state_of(ctx.obj).paths()
-    _each(refs, lambda ref: containerlife.pause(paths, ref, False))
+    each(refs, lambda ref: containerlife.pause(paths, ref, False))
 
 
 def rename(

@@ -31,7 +31,7 @@ def _paths(root: str | None) -> Paths:
     return Paths.from_root(root)
 
 
-def _each(refs: list[str], act: Callable[[str], object]) -> int:
+def each(refs: list[str], act: Callable[[str], object], echo: bool = True) -> int:
     """Docker's way: act on every ref, echo the ones done, report failures after."""
     errors: list[str] = []
     for ref in refs:
@@ -40,8 +40,9 @@ def _each(refs: list[str], act: Callable[[str], object]) -> int:
         except LauncherError as exc:
             errors.append(str(exc))
             continue
-        sys.stdout.write(ref + "\n")
-        sys.stdout.flush()
+        if echo:
+            sys.stdout.write(ref + "\n")
+            sys.stdout.flush()
     if errors:
         raise LauncherError("; ".join(errors))
     return 0
@@ -66,7 +67,7 @@ def execute_stop(root: str | None, parsed: Parsed) -> int:
     from launcher import containerlife
 
     paths = _paths(root)
-    return _each(refs, lambda ref: containerlife.stop(paths, ref, timeout))
+    return each(refs, lambda ref: containerlife.stop(paths, ref, timeout))
 
 
 def execute_kill(root: str | None, parsed: Parsed) -> int:
@@ -76,7 +77,7 @@ def execute_kill(root: str | None, parsed: Parsed) -> int:
     from launcher import containerlife
 
     paths = _paths(root)
-    return _each(refs, lambda ref: containerlife.kill(paths, ref, sig))
+    return each(refs, lambda ref: containerlife.kill(paths, ref, sig))
 
 
 def execute_exec(root: str | None, parsed: Parsed) -> int:

@@ -135,6 +135,24 @@ def _convert(opt: Opt, text: str) -> object:
         raise UsageError(msg) from None
 
 
+# Shared by run and exec (one Opt: both parse and document them the same way).
+ENV_OPT = Opt(
+    ("-e", "--env"),
+    "env",
+    MULTI,
+    "Set an environment variable (repeatable)",
+    metavar="KEY=VALUE",
+    convert=convert.env_entry,
+)
+WORKDIR_OPT = Opt(
+    ("-w", "--workdir"),
+    "workdir",
+    VALUE,
+    "Working directory inside the container",
+    metavar="DIR",
+    convert=convert.abs_path,
+)
+
 GLOBAL = CommandSpec(
     "launcher",
     "A daemonless container launcher.",
@@ -176,14 +194,7 @@ RUN = CommandSpec(
             "forwards signals"),
         Opt(("-i", "--interactive"), "interactive", FLAG, "Keep STDIN open"),
         Opt(("-t", "--tty"), "tty", FLAG, "Allocate a pseudo-TTY"),
-        Opt(
-            ("-e", "--env"),
-            "env",
-            MULTI,
-            "Set an environment variable (repeatable)",
-            metavar="KEY=VALUE",
-            convert=convert.env_entry,
-        ),
+        ENV_OPT,
         Opt(
             ("--env-file",),
             "env_files",
@@ -224,14 +235,7 @@ RUN = CommandSpec(
             metavar="[SRC:]DST[:ro]",
             convert=convert.volume,
         ),
-        Opt(
-            ("-w", "--workdir"),
-            "workdir",
-            VALUE,
-            "Working directory inside the container",
-            metavar="DIR",
-            convert=convert.abs_path,
-        ),
+        WORKDIR_OPT,
         Opt(
             ("-u", "--user"),
             "user",
@@ -399,22 +403,8 @@ EXEC = CommandSpec(
     (
         Opt(("-i", "--interactive"), "interactive", FLAG, "Keep STDIN open"),
         Opt(("-t", "--tty"), "tty", FLAG, "Allocate a pseudo-TTY"),
-        Opt(
-            ("-e", "--env"),
-            "env",
-            MULTI,
-            "Set an environment variable (repeatable)",
-            metavar="KEY=VALUE",
-            convert=convert.env_entry,
-        ),
-        Opt(
-            ("-w", "--workdir"),
-            "workdir",
-            VALUE,
-            "Working directory inside the container",
-            metavar="DIR",
-            convert=convert.abs_path,
-        ),
+        ENV_OPT,
+        WORKDIR_OPT,
         Opt(("-u", "--user"), "user", VALUE, "User to run as", metavar="USER[:GROUP]"),
         Opt(("-d", "--detach"), "detach", FLAG, "Run in the background"),
     ),
