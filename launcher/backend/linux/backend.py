@@ -167,11 +167,11 @@ class NativeBackend:
             undo.forget("name")
             undo.forget("rootfs")
         lifecycle.release_after_exec(created)
+        pid = created.state.pid
+        fwd.target = pid  # first: the container runs now, signals must reach it
+        mark("started")
         rec.started_at = now_rfc3339()
         rec.save()
-        mark("started")
-        pid = created.state.pid
-        fwd.target = pid
         if req.tty:
             from launcher.backend.linux.ttyproxy import proxy
 
