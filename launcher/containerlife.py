@@ -96,35 +96,50 @@ def stop_signal(c: Container) -> int:
 
 
 def stop(paths: Paths, ref: str, timeout: int | None) -> None:
-    """Docker's stop: the stop signal, up to ``timeout`` s (-1: forever), then SIGKILL."""
-    import signal
+    """Docker's stop: the stop signal, up to ``timeout`` s (-1: forever), then SIGKILL.
 
+    The marker file tells the monitor not to restart it; a restart already past
+    that check may start one more run, which is stopped the same way (the loop).
+    """
+    from launcher.backend.linux import containers
     from launcher.backend.linux.monitor import STOPPED_MARKER
+    from launcher.errors import NotFoundError
 
     c = _find(paths, ref)
     if not c.running:
         return  # docker stop of a stopped container succeeds
     with open(os.path.join(c.record.bundle, STOPPED_MARKER), "w"):
         pass  # the monitor must not restart it
-    if c.status == "restarting":
-        _wait_stopped(paths, c.id, None)
-        return
-    try:
-        if c.status == "paused":
-            _signal(paths, c, int(signal.SIGKILL))
-        else:
-            _signal(paths, c, stop_signal(c))
-    except LauncherError:
-        pass  # it ended (or is between restarts) meanwhile: wait below all the same
     if timeout is None:
         timeout = c.record.stop_timeout
     limit = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+    while True:
+        try:
+            c = containers.load(paths, c.id)
+        except NotFoundError:
+            return
+        if not c.running:
+            return
+        if c.status in ("running", "paused"):
+            _stop_once(paths, c, limit)
+        else:  # restarting: the monitor is between two runs
+            time.sleep(POLL)
+
+
+def _stop_once(paths: Paths, c: Container, limit: int) -> None:
+    import signal
+
+    try:
+        sig = int(signal.SIGKILL) if c.status == "paused" else stop_signal(c)
+        _signal(paths, c, sig)
+    except LauncherError:
+        return  # it ended meanwhile
     if not _wait_stopped(paths, c.id, None if limit < 0 else float(limit)):
         try:
             _signal(paths, c, int(signal.SIGKILL))
-        except ConflictError:
+        except LauncherError:
             pass  # it ended on its own meanwhile
-        _wait_stopped(paths, c.id, None)
+        _wait_pidfd(paths, c.id, None)
 
 
 def _wait_stopped(paths: Paths, cid: str, timeout: float | None) -> bool:
@@ -138,7 +153,7 @@ def _wait_stopped(paths: Paths, cid: str, timeout: float | None) -> bool:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         try:
-            if not containers.load(paths, cid).running:
+            if containers.load(paths, cid).status not in ("running", "paused"):
                 return True
         except NotFoundError:
             return True

@@ -73,6 +73,8 @@ def load(paths: Paths, cid: str, tolerant: bool = False) -> Container:
     except StateError:
         return Container(rec, "dead", 0)
     status = _STATUS.get(st.status(), "exited")
+    if status == "created" and rec.restarting:
+        status = "restarting"  # the monitor is bringing up the next run
     return Container(rec, status, st.pid if status != "exited" else 0)
 
 
