@@ -58,18 +58,10 @@ def size(n: int) -> str:
 
 def parse_time(text: str) -> float | None:
     """RFC 3339 (``2024-05-01T12:00:00.123456789Z`` or with an offset) → epoch seconds."""
-    from datetime import datetime
+    from launcher.rfc3339 import parse_time as parse_ns
 
-    if not text:
-        return None
-    t = text.strip().replace("Z", "+00:00")
-    if "." in t:  # Python wants at most 6 fraction digits
-        head, _, rest = t.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits):]
-        t = f"{head}.{digits[:6]}{zone}"
     try:
-        return datetime.fromisoformat(t).timestamp()
+        return parse_ns(text.strip()) / 1e9 if text else None
     except ValueError:
         return None
 

@@ -198,11 +198,14 @@ def _finish(paths: object, bundle: str, cid: str, code: int) -> bool:
 
 
 def _ran_for(rec: object) -> float:
-    from launcher.cli.fmt import parse_time
+    from launcher.rfc3339 import parse_time
 
-    start = parse_time(str(getattr(rec, "started_at", "")))
-    end = parse_time(str(getattr(rec, "finished_at", "")))
-    return (end - start) if start is not None and end is not None else 0.0
+    try:
+        start = parse_time(str(getattr(rec, "started_at", "")))
+        end = parse_time(str(getattr(rec, "finished_at", "")))
+    except ValueError:
+        return 0.0
+    return (end - start) / 1e9
 
 
 def _restarting(bundle: str, value: bool) -> None:

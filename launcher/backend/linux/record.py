@@ -104,10 +104,7 @@ class ContainerRecord:
 
 
 def now_rfc3339() -> str:
-    """UTC now with nanoseconds, as Docker writes times (no datetime import)."""
-    import time
+    """UTC now with nanoseconds, as Docker writes times."""
+    from launcher import rfc3339
 
-    ns = time.time_ns()
-    t = time.gmtime(ns // 1_000_000_000)
-    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:"
-            f"{t.tm_min:02d}:{t.tm_sec:02d}.{ns % 1_000_000_000:09d}Z")
+    return rfc3339.now()
