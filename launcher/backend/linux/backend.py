@@ -247,20 +247,21 @@ def _record(req: RunRequest, image: Image, cid: str, bundle: str,
 
 
 def _detach(paths: Paths, rec: ContainerRecord, undo: Undo) -> int:
-    """``run -d``: hand the container to its monitor (a fresh interpreter in its own
-    session), wait for its one status line, print the id."""
-    import subprocess
+    """``run -d``: hand the container to its monitor, wait for its one status
+    line, print the id. The monitor is a fork of this CLI (single-threaded, as
+    checked before the container fork) in a session of its own: no second
+    interpreter to start and no modules to import again."""
     import sys
 
     from launcher.errors import LauncherError
 
     r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "launcher.backend.linux.monitor", paths.storage,
-             paths.state, paths.config, rec.id, str(w)],
-            pass_fds=(w,), start_new_session=True, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pid = os.fork()
+        if pid == 0:
+            _monitor_child(paths, rec.id, r, w)
     finally:
         os.close(w)
     chunks = []
@@ -275,7 +276,7 @@ def _detach(paths: Paths, rec: ContainerRecord, undo: Undo) -> int:
         sys.stdout.write(rec.id + "\n")
         sys.stdout.flush()
         return 0
-    proc.wait()  # it has cleaned up the runtime state; the undo removes the rest
+    os.waitpid(pid, 0)  # it has cleaned up the runtime state; the undo removes the rest
     code, message = "125", "the container monitor exited without starting the container"
     if line.startswith("error "):
         parts = line.split(" ", 2)
@@ -283,6 +284,30 @@ def _detach(paths: Paths, rec: ContainerRecord, undo: Undo) -> int:
     err = LauncherError(message)
     err.exit_code = int(code) if code.isdigit() else 125
     raise err
+
+
+def _monitor_child(paths: Paths, cid: str, r: int, w: int) -> None:
+    """The forked monitor: never returns into the CLI's stack (its undo steps
+    and buffered output belong to the parent)."""
+    import _signal  # type: ignore[import-not-found]
+
+    code = 1
+    try:
+        os.setsid()
+        for sig in (1, 2, 3, 10, 12, 15, 28):  # SIGPIPE stays ignored
+            _signal.signal(sig, _signal.SIG_DFL)
+        os.close(r)
+        os.closerange(3, w)
+        os.closerange(w + 1, 1 << 16)
+        from launcher.backend.linux import monitor
+
+        code = monitor.main([paths.storage, paths.state, paths.config, cid, str(w)])
+    except BaseException:  # reported through the status pipe or in monitor.log
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 INIT_CANDIDATES = ("/usr/bin/tini-static", "/usr/bin/catatonit", "/usr/libexec/podman/catatonit")
