@@ -50,11 +50,16 @@ def prune(paths: Paths) -> list[str]:
     from launcher.backend.linux import containers
 
     _native(paths)
+    from launcher.backend.linux.layout import being_created
+    from launcher.backend.linux.names import prune_stale
+
     removed: list[str] = []
     for c in containers.list_all(paths)[0]:
-        if not c.running:
+        if not c.running and not being_created(c.record.bundle):
             containers.remove(paths, c, force=False)
             removed.append(c.id)
+    prune_stale(paths)
+    containers.prune_orphan_runtime(paths)
     return removed
 
 

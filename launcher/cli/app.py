@@ -44,17 +44,22 @@ def build() -> typer.Typer:
         context_settings={"help_option_names": list(options.HELP_NAMES)},
     )
     app.callback()(_global_callback())
-    for name, spec in options.HOT.items():
-        app.command(
-            name,
-            help=spec.help,
-            context_settings={"allow_interspersed_args": spec.interspersed},
-        )(_hot_callback(spec, EXECUTORS[name]))
+    for name in options.HOT:
+        _add_hot(app, name)
     system.register(app)
     images.register(app)
-    containers.register(app)
+    containers.register(app, _add_hot)
     volumes.register(app)
     return app
+
+
+def _add_hot(group: typer.Typer, name: str) -> None:
+    spec = options.HOT[name]
+    group.command(
+        name,
+        help=spec.help,
+        context_settings={"allow_interspersed_args": spec.interspersed},
+    )(_hot_callback(spec, EXECUTORS[name]))
 
 
 def invoke(argv: list[str]) -> int:
@@ -178,4 +183,5 @@ def _spec_for(argv: list[str]) -> CommandSpec | None:
         return options.GLOBAL
     if not glob.args:
         return options.GLOBAL
-    return options.HOT.get(glob.args[0])
+    words = glob.args[1:] if glob.args[0] == "container" else glob.args
+    return options.HOT.get(words[0]) if words else None

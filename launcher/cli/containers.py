@@ -16,7 +16,6 @@ import typer
 from launcher.cli import fmt
 from launcher.cli.lifecycle import each
 from launcher.cli.state import state_of
-from launcher.errors import LauncherError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ def ps(
     if quiet:
         sys.stdout.write("".join(f"{c.id if no_trunc else c.id[:12]}\n" for c in found))
     elif output == "json":
-        fmt.json_lines([_json_row(c) for c in found])
+        fmt.json_lines([_json_row(c, no_trunc) for c in found])
     else:
         head = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
         fmt.table(head, [[c.id if no_trunc else c.id[:12], c.record.image,
@@ -110,27 +109,13 @@ def _command(c: Container, no_trunc: bool) -> str:
     return f'"{text}"'
 
 
-def _json_row(c: Container) -> dict[str, object]:
+def _json_row(c: Container, no_trunc: bool) -> dict[str, object]:
     rec = c.record
-    return {"Command": _command(c, True), "CreatedAt": rec.created, "ID": c.id[:12],
+    return {"Command": _command(c, True), "CreatedAt": rec.created,
+            "ID": c.id if no_trunc else c.id[:12],
             "Image": rec.image, "Names": rec.name, "State": c.status,
             "Status": status_text(c), "Ports": "", "RunningFor": fmt.since(rec.created),
             "Labels": ",".join(f"{k}={v}" for k, v in sorted(rec.labels.items()))}
-
-
-def rm(
-    ctx: typer.Context,
-    refs: Annotated[list[str], typer.Argument(metavar="CONTAINER...", show_default=False)],
-    force: Annotated[bool, typer.Option("-f", "--force", help="Kill and remove a running "
-                                        "container")] = False,
-) -> None:
-    """Remove containers (their rootfs, anonymous volumes and name)."""
-    from launcher import containerops
-
-    done, errors = containerops.remove(state_of(ctx.obj).paths(), refs, force=force)
-    sys.stdout.write("".join(f"{ref}\n" for ref in done))
-    if errors:
-        raise LauncherError("; ".join(errors))
 
 
 def logs(
@@ -159,39 +144,6 @@ def logs(
 
 
 Refs = Annotated[list[str], typer.Argument(metavar="CONTAINER...", show_default=False)]
-
-
-def kill(
-    ctx: typer.Context,
-    refs: Refs,
-    sig: Annotated[str, typer.Option("-s", "--signal", metavar="SIGNAL",
-                                     help="Signal to send")] = "KILL",
-) -> None:
-    """Send a signal to running containers (default SIGKILL)."""
-    from launcher import containerlife
-    from launcher.errors import UsageError
-    from launcher.runopts import stop_signal
-
-    try:
-        number = stop_signal(sig)
-    except ValueError as exc:
-        raise UsageError(f'invalid argument "{sig}" for "-s, --signal" flag: {exc}') from None
-    paths = state_of(ctx.obj).paths()
-    each(refs, lambda ref: containerlife.kill(paths, ref, number))
-
-
-def stop(
-    ctx: typer.Context,
-    refs: Refs,
-    timeout: Annotated[int | None, typer.Option("-t", "--time", "--timeout", metavar="N",
-                                                help="Seconds to wait before SIGKILL "
-                                                "(-1: forever)")] = None,
-) -> None:
-    """Stop containers: their stop signal, then SIGKILL after the timeout (10 s)."""
-    from launcher import containerlife
-
-    paths = state_of(ctx.obj).paths()
-    each(refs, lambda ref: containerlife.stop(paths, ref, timeout))
 
 
 def wait(ctx: typer.Context, refs: Refs) -> None:
@@ -301,47 +253,16 @@ def rename(
     containerlife.rename(state_of(ctx.obj).paths(), ref, new)
 
 
-def exec_(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="CONTAINER", show_default=False)],
-    command: Annotated[list[str] | None, typer.Argument(metavar="COMMAND [ARG...]",
-                                                        show_default=False)] = None,
-    interactive: Annotated[bool, typer.Option("-i", "--interactive",
-                                              help="Keep STDIN open")] = False,
-    tty: Annotated[bool, typer.Option("-t", "--tty", help="Allocate a pseudo-TTY")] = False,
-    env: Annotated[list[str] | None, typer.Option("-e", "--env", metavar="KEY=VALUE",
-                                                  help="Set an environment variable")] = None,
-    workdir: Annotated[str | None, typer.Option("-w", "--workdir", metavar="DIR",
-                                                help="Working directory")] = None,
-    user: Annotated[str | None, typer.Option("-u", "--user", metavar="USER[:GROUP]",
-                                             help="User to run as")] = None,
-    detach: Annotated[bool, typer.Option("-d", "--detach", help="Run in the background")]
-    = False,
-) -> int:
-    """Run a command in a running container; exits with its status."""
-    from launcher import containerlife
-    from launcher.errors import UsageError
-
-    if workdir is not None and not workdir.startswith("/"):
-        raise UsageError(f'invalid argument "{workdir}" for "-w, --workdir" flag: must be '
-                         "an absolute path")
-    return containerlife.exec_in(state_of(ctx.obj).paths(), ref, list(command or []),
-                                 interactive=interactive, tty=tty, env=list(env or []),
-                                 workdir=workdir, user=user, detach=detach)
-
-
-def register(root: typer.Typer) -> None:
-    """Top-level Docker names (``rm``, ``stop``, ``kill``, ``exec`` come from the hot
-    table, see ``lifecycle``), plus all of them under ``container``."""
+def register(root: typer.Typer, hot: Callable[[typer.Typer, str], None]) -> None:
+    """Top-level Docker names, plus all of them under ``container``; ``hot(group,
+    name)`` adds a hot command (``rm``, ``stop``, ``kill``, ``exec``, ``run``: one
+    table, one executor, see ``lifecycle``) to the group."""
     root.command("ps")(ps)
-    root.command("logs")(logs)
     app.command("ls")(ps)
     app.command("list", hidden=True)(ps)
-    app.command("rm")(rm)
     app.command("logs")(logs)
-    app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)
-    app.command("kill")(kill)
-    app.command("stop")(stop)
+    for name in ("run", "rm", "stop", "kill", "exec"):
+        hot(app, name)
     for name, func in (("wait", wait), ("inspect", inspect), ("stats", stats), ("top", top),
                        ("pause", pause), ("unpause", unpause), ("rename", rename)):
         root.command(name)(func)

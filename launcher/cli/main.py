@@ -82,6 +82,8 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
     if not glob.args:
         return _typer([*argv, "--help"])
     name, rest = glob.args[0], glob.args[1:]
+    if name == "container" and rest and rest[0] in EXECUTORS:  # `container rm` is `rm`
+        name, rest = rest[0], rest[1:]
     execute = EXECUTORS.get(name)
     if execute is None:
         return _typer(argv)

@@ -360,7 +360,10 @@ def _targets(verb: str) -> tuple[Arg, Arg]:
 RM = CommandSpec(
     "rm",
     "Remove containers (their rootfs, anonymous volumes and name).",
-    (Opt(("-f", "--force"), "force", FLAG, "Kill and remove a running container"),),
+    (Opt(("-f", "--force"), "force", FLAG, "Kill and remove a running container"),
+     # Anonymous volumes live in the container's bundle and always go with it
+     # (as with `run --rm`): -v is accepted for Docker's command lines.
+     Opt(("-v", "--volumes"), "volumes", FLAG, "Remove anonymous volumes (always done)")),
     _targets("remove"),
 )
 

@@ -13,7 +13,8 @@ import os
 from launcher.backend.linux import lifecycle, procinfo, teardown
 from launcher.backend.linux.lifecycle import Undo
 from launcher.backend.linux.record import ContainerRecord, now_rfc3339
-from launcher.errors import ConflictError, NotFoundError
+from launcher.errors import NotFoundError
+from launcher.faults import point
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,12 +92,15 @@ class NativeBackend:
 
             why = "--rm" if req.remove else "an attached run (use -d)"
             raise UsageError(f"conflicting options: --restart and {why}")
-        if req.name:
-            self._claim_name(req.name, cid, undo)
-        bundle = layout.make_bundle_dir(self.paths, cid)
+        bundle, creating = layout.make_bundle_dir(self.paths, cid)
         # Until the container exists a failure removes everything; after that
         # only --rm does (_start keeps the bundle and name of the others).
         undo.add("bundle", lambda: layout.remove_tree(bundle))
+        undo.add("creation lock", lambda: os.close(creating))
+        point("run.bundle")
+        if req.name:  # after the bundle: a name whose bundle is gone is stale
+            self._claim_name(req.name, cid, undo)
+            point("run.name")
         rootfs = os.path.join(bundle, "rootfs")
         os.mkdir(rootfs, 0o700)
         undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))
@@ -110,7 +114,9 @@ class NativeBackend:
             _add_init(spec)
         dump_spec(spec, os.path.join(bundle, "config.json"), durable=False)
         undo.run("store lock")  # GC now sees this container's layers in use
+        point("run.spec")
         rec = _record(req, image, cid, bundle, spec)
+        point("run.record")
         mark("spec")
         if req.detach:
             return _detach(self.paths, rec, undo)
@@ -162,6 +168,7 @@ class NativeBackend:
         # is a no-op, and a signal between the two lines must not leak it.
         undo.add("container", lambda: teardown.delete(root, cid, force=True))
         created = lifecycle.create(root, cid, bundle, sys, opts, spec)
+        point("run.created")
         if not req.remove:  # the container exists: it keeps its bundle, name, changes
             undo.forget("bundle")
             undo.forget("name")
@@ -172,6 +179,8 @@ class NativeBackend:
         mark("started")
         rec.started_at = now_rfc3339()
         rec.save()
+        undo.run("creation lock")
+        point("run.started")
         if req.tty:
             from launcher.backend.linux.ttyproxy import proxy
 
@@ -188,15 +197,12 @@ class NativeBackend:
         return code
 
     def _claim_name(self, name: str, cid: str, undo: Undo) -> None:
-        """One symlink per name: creating it is atomic, so one of N racers wins."""
-        names = os.path.join(self.paths.state, "names")
-        os.makedirs(names, mode=0o700, exist_ok=True)
-        link = os.path.join(names, name)
-        try:
-            os.symlink(cid, link)
-        except FileExistsError:
-            raise ConflictError(f'the container name "{name}" is already in use by '
-                                f'container "{os.readlink(link)}"') from None
+        """One symlink per name: creating it is atomic, so one of N racers wins.
+        A name whose container bundle is gone (its creator died between the
+        two) is stale and taken over."""
+        from launcher.backend.linux.names import claim
+
+        link = claim(self.paths, name, cid)
         undo.add("name", lambda: os.unlink(link))
 
 
@@ -264,19 +270,25 @@ def _detach(paths: Paths, rec: ContainerRecord, undo: Undo) -> int:
             _monitor_child(paths, rec.id, r, w)
     finally:
         os.close(w)
+    point("run.detach")
     chunks = []
     with os.fdopen(r, "rb") as status:
         while chunk := status.read(4096):
             chunks.append(chunk)
     line = b"".join(chunks).decode(errors="replace").strip()
     if line == "ok":
+        undo.run("creation lock")
         undo.forget("bundle")  # the monitor owns the container now
         undo.forget("name")
         undo.forget("rootfs")
         sys.stdout.write(rec.id + "\n")
         sys.stdout.flush()
         return 0
-    os.waitpid(pid, 0)  # it has cleaned up the runtime state; the undo removes the rest
+    os.waitpid(pid, 0)
+    if not line:  # it died before reporting: its runtime state and cgroups are ours to remove
+        from launcher.backend.linux.containers import runtime_root
+
+        teardown.delete(runtime_root(paths), rec.id, force=True)
     code, message = "125", "the container monitor exited without starting the container"
     if line.startswith("error "):
         parts = line.split(" ", 2)

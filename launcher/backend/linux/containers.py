@@ -124,16 +124,40 @@ def remove(paths: Paths, container: Container, force: bool) -> None:
     its runtime state, cgroups, bundle (rootfs, volumes) and name."""
     from launcher.backend.linux import layout, teardown
     from launcher.backend.linux.syscalls import real
+    from launcher.faults import point
     from launcher.image.rootfs import release_rootfs
 
     rec = container.record
     if container.running and not force:
         raise ConflictError(f"cannot remove container {rec.name or rec.id[:12]}: container "
                             "is running: stop the container before removing or force remove")
+    if not force and layout.being_created(rec.bundle):
+        raise ConflictError(f"cannot remove container {rec.id[:12]}: it is being created "
+                            "(use rm -f to remove it anyway)")
     teardown.delete(runtime_root(paths), rec.id, force=True)
+    point("rm.runtime")
     release_rootfs(rec.bundle, real().umount2)
+    point("rm.rootfs")
     _release_names(paths, rec)
+    point("rm.names")
     layout.remove_tree(rec.bundle)
+
+
+def prune_orphan_runtime(paths: Paths) -> list[str]:
+    """Runtime state (and so cgroups) of ids that have no bundle: what a
+    removal killed half-way could leave. Removed; their ids."""
+    from launcher.backend.linux import teardown
+
+    root = runtime_root(paths)
+    try:
+        ids = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    bundles = bundles_dir(paths)
+    orphans = [cid for cid in ids if not os.path.isdir(os.path.join(bundles, cid))]
+    for cid in orphans:
+        teardown.delete(root, cid, force=True)
+    return orphans
 
 
 def _release_names(paths: Paths, rec: ContainerRecord) -> None:

@@ -9,13 +9,37 @@ if TYPE_CHECKING:
     from launcher.paths import Paths
 
 
-def make_bundle_dir(paths: Paths, cid: str) -> str:
-    """``storage/containers/<id>``, mode 0700, created exactly once."""
+def make_bundle_dir(paths: Paths, cid: str) -> tuple[str, int]:
+    """``storage/containers/<id>``, mode 0700, created exactly once, and its
+    creation lock: an fd holding an exclusive flock on the directory until the
+    container has started (or its creator died: the kernel drops the lock).
+    While it is held, ``being_created`` is true and prune/rm leave it alone."""
+    import fcntl
+
     parent = os.path.join(paths.storage, "containers")
     os.makedirs(parent, mode=0o700, exist_ok=True)
     bundle = os.path.join(parent, cid)
     os.mkdir(bundle, 0o700)
-    return bundle
+    fd = os.open(bundle, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # new and unlisted until now: never waits
+    return bundle, fd
+
+
+def being_created(bundle: str) -> bool:
+    """Whether a live process is still creating the container in ``bundle``."""
+    import fcntl
+
+    try:
+        fd = os.open(bundle, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def remove_tree(path: str) -> None:

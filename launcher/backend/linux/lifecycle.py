@@ -15,6 +15,7 @@ from launcher.backend.linux import procinfo
 from launcher.backend.linux.channel import Channel, error_from
 from launcher.backend.linux.state import ContainerState, claim
 from launcher.errors import ConflictError, RuntimeFailure
+from launcher.faults import point
 from launcher.paths import CONFIG_FILE, EXEC_FIFO
 
 TYPE_CHECKING = False
@@ -133,7 +134,9 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     trace = opts.trace or (lambda _s: None)
     st = _initial_state(spec, cid, directory, bundle, opts)
     st.save()  # pid 0: "creating", with the cgroup recorded for delete --force
+    point("create.state")
     cg = _make_cgroup(spec, st, undo)
+    point("create.cgroup")
     trace("cgroup")
     plan = _plan(spec, bundle, sys, cg, st, opts)
     if opts.gate == "fifo":
@@ -150,7 +153,9 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
         if fd >= 0:
             os.close(fd)
     trace("fork")
+    point("create.forked")
     _await_init(spec, st, plan, parent_ch, undo)
+    point("create.ready")
     trace("init ready")
     if child != st.pid:  # without a pid namespace the setup child *is* init
         procinfo.reap(child)
