@@ -16,10 +16,13 @@ import typer
 from launcher.cli import fmt
 from launcher.cli.lifecycle import each
 from launcher.cli.state import state_of
+from launcher.errors import LauncherError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from launcher.backend.linux.containers import Container
+    from launcher.backend.linux.stats import Sample
+    from launcher.paths import Paths
 
 app = typer.Typer(help="Manage containers.", no_args_is_help=True)
 
@@ -187,27 +190,62 @@ def inspect(
 
 def stats(
     ctx: typer.Context,
-    refs: Annotated[list[str], typer.Argument(metavar="CONTAINER...", show_default=False)],
-    no_stream: Annotated[bool, typer.Option("--no-stream", help="One sample, then exit "
-                                            "(the default here)")] = False,
+    refs: Annotated[list[str] | None, typer.Argument(
+        metavar="[CONTAINER...]", show_default=False,
+        help="Containers (default: every running one)")] = None,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="One sample, then exit")]
+    = False,
     output: Annotated[str, typer.Option("--format", metavar="FORMAT",
                                         help="table or json")] = "table",
 ) -> None:
-    """CPU, memory and pids of running containers, from their cgroups (one sample)."""
+    """CPU, memory and pids of running containers, from their cgroups: a live view
+    refreshed every second until interrupted, or one sample with --no-stream."""
     import time
-
-    from launcher import containerlife
-    from launcher.backend.linux import stats as st
 
     fmt.check_format(output)
     paths = state_of(ctx.obj).paths()
-    first = [containerlife.stats_sample(paths, ref) for ref in refs]
-    time.sleep(0.5)  # CPU% needs two samples, as docker stats --no-stream takes
-    rows = []
-    for (c, prev), ref in zip(first, refs, strict=True):
-        _, cur = containerlife.stats_sample(paths, ref)
-        rows.append(st.format_row(c.record.name or c.id[:12], cur, prev, container_id=c.id,
-                                  container=ref))
+    named = list(refs or [])
+    prev: dict[str, Sample] = {}
+    clear = output == "table" and not no_stream and sys.stdout.isatty()
+    while True:
+        rows = _stats_rows(paths, named, prev)
+        if no_stream and not rows[1]:  # CPU% needs two samples, as docker's first line
+            time.sleep(0.5)
+            rows = _stats_rows(paths, named, prev)
+        if clear:
+            sys.stdout.write("\x1b[2J\x1b[H")
+        _print_stats(rows[0], output)
+        if no_stream:
+            return
+        sys.stdout.flush()
+        time.sleep(1.0)
+
+
+def _stats_rows(paths: Paths, named: list[str],
+                prev: dict[str, Sample]) -> tuple[list[dict[str, str]], bool]:
+    """A row per container (the named ones, else every running one) and whether
+    each had a previous sample; ``prev`` keeps this round's samples."""
+    from launcher import containerlife, containerops
+    from launcher.backend.linux import stats as st
+
+    refs = named or [c.id for c in containerops.list_containers(paths, all_=False)[0]]
+    rows, complete = [], True
+    for ref in refs:
+        try:
+            c, cur = containerlife.stats_sample(paths, ref)
+        except LauncherError:
+            if named:
+                raise
+            continue  # ended meanwhile
+        before = prev.get(c.id)
+        complete = complete and before is not None
+        prev[c.id] = cur
+        rows.append(st.format_row(c.record.name or c.id[:12], cur, before,
+                                  container_id=c.id, container=ref if named else None))
+    return rows, complete
+
+
+def _print_stats(rows: list[dict[str, str]], output: str) -> None:
     if output == "json":
         fmt.json_lines(rows)
         return
