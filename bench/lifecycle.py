@@ -227,19 +227,57 @@ def main() -> None:
     # podman refuses a runroot path over 50 characters: keep it short, under /run.
     short = tempfile.mkdtemp(prefix="lbench-", dir="/run")
     tools: list[Tool] = []
+    memory: dict[str, dict[str, float]] = {}
     try:
         prepare(args, base, short, tools)
+        memory = supervisor_memory(base, short)
         run_rounds(tools, args.runs, args.timeout)
     except Failed as exc:
         raise SystemExit(f"failed: {exc}") from None
     finally:
         cleanup(tools, base, short)
-    write_results(args, tools)
+    write_results(args, tools, memory)
 
 
-def write_results(args: argparse.Namespace, tools: list[Tool]) -> None:
+def supervisor_memory(base: str, short: str) -> dict[str, dict[str, float]]:
+    """RSS and PSS (MiB) of what keeps one detached container: launcher's monitor
+    (a fork of its ``run -d``, its command line names launcher's root), podman's
+    conmon (its command line names podman's runroot). From smaps_rollup."""
+    found: dict[str, dict[str, float]] = {}
+    lroot = os.path.join(base, "launcher").encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{entry}/smaps_rollup", encoding="ascii") as f:
+                fields = {k: v.split()[0] for k, _, v in (ln.partition(":") for ln in f)
+                          if v.strip().endswith("kB")}
+        except OSError:
+            continue
+        if lroot in argv and b"run" in argv:
+            tool = "launcher monitor"
+        elif os.path.basename(argv[0]) == b"conmon" and short.encode() in b" ".join(argv):
+            tool = "podman conmon"
+        else:
+            continue
+        found[tool] = {"rss_mib": int(fields["Rss"]) / 1024, "pss_mib": int(fields["Pss"]) / 1024}
+    return found
+
+
+def memory_report(memory: dict[str, dict[str, float]]) -> str:
+    lines = ["", "Memory of the process that keeps one detached container:", "",
+             "| process | RSS MiB | PSS MiB |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {m['rss_mib']:.1f} | {m['pss_mib']:.1f} |"
+              for name, m in sorted(memory.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(args: argparse.Namespace, tools: list[Tool],
+                  memory: dict[str, dict[str, float]]) -> None:
     summary = summarize(tools)
-    text = report(summary, args.runs)
+    text = report(summary, args.runs) + memory_report(memory)
     print()
     print(text)
     os.makedirs(args.out, exist_ok=True)
@@ -249,6 +287,7 @@ def write_results(args: argparse.Namespace, tools: list[Tool]) -> None:
         doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
                "kernel": os.uname().release, "runs": args.runs,
                "versions": versions(args.launcher), "goal_ratio": GOAL, "summary": summary,
+               "supervisor_memory": memory,
                "ms": {t.name: {step: [x * 1e3 for x in xs] for step, xs in t.times.items()}
                       for t in tools}}
         with open(args.json, "w") as f:
