@@ -70,10 +70,13 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
     if not opts.detach:
         sys.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     _assert_single_threaded()
-    pid = os.fork()
+    from launcher.backend.linux.clone import fork_into_cgroup
+
+    # Born in the container's cgroup2 cgroup: no migration (~20 ms of RCU wait).
+    pid, born = fork_into_cgroup(cg.unified_dir() if cg is not None else None)
     if pid == 0:
         parent.close()
-        _joiner(sys, proc, fds, cg, child, opts)
+        _joiner(sys, proc, fds, cg, child, opts, born)
     child.close()
     for _t, fd in fds:
         os.close(fd)
@@ -112,7 +115,7 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
 
 
 def _joiner(sys: Syscalls, proc: Process, fds: list[tuple[str, int]], cg: object | None,
-            ch: Channel, opts: ExecOptions) -> None:
+            ch: Channel, opts: ExecOptions, born_in_cgroup: bool) -> None:
     """The forked child: join, fork into the pid namespace, exec. Never returns."""
     from launcher.backend.linux.init import _report
 
@@ -123,7 +126,7 @@ def _joiner(sys: Syscalls, proc: Process, fds: list[tuple[str, int]], cg: object
         sys.prctl(sc.PR_SET_DUMPABLE, 0)
         preload(proc, False)
         if cg is not None:
-            cg.add_self()  # type: ignore[attr-defined]
+            cg.add_self(v2=not born_in_cgroup)  # type: ignore[attr-defined]
         for typ, fd in fds:
             sys.setns(fd, namespaces.FLAGS[typ])
             os.close(fd)
