@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 
 def _native(paths: Paths) -> None:
-    from launcher.backend.select import select_backend
+    from launcher.backend.select import require_native
 
-    select_backend(paths)  # containers live with the backend: fail clearly where there is none
+    require_native()  # containers live with the backend: fail clearly where there is none
 
 
 def list_containers(paths: Paths, *, all_: bool) -> tuple[list[Container], list[str]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 from launcher.backend.linux import procinfo
-from launcher.backend.linux.lifecycle import _rmtree, _warn
 from launcher.backend.linux.procinfo import SIGKILL
 from launcher.backend.linux.state import ContainerState
 from launcher.errors import ConflictError, LauncherError, RuntimeFailure
@@ -89,6 +88,15 @@ def delete(root: str, cid: str, force: bool) -> None:
     _rmtree(st.dir)
 
 
+def _rmtree(path: str) -> None:
+    from launcher.fsutil import remove_tree
+
+    try:
+        remove_tree(path)
+    except OSError:
+        pass
+
+
 def _poststop(st: ContainerState) -> None:
     hooks = st.spec.get("hooks") or {}
     if hooks.get("poststop"):
@@ -97,7 +105,7 @@ def _poststop(st: ContainerState) -> None:
 
         state = st.oci_state() | {"status": "stopped"}
         for w in run_hooks(Hooks.from_json(hooks).poststop, state, "poststop"):
-            _warn(w)
+            os.write(2, f"launcher: warning: {w}\n".encode())
 
 
 def set_frozen(root: str, cid: str, freeze: bool) -> None:
