@@ -251,7 +251,8 @@ def inspect(paths: Paths, ref: str) -> dict[str, Any]:
                    "StopTimeout": rec.stop_timeout},
         "Mounts": mounts,
         "HostConfig": {"AutoRemove": rec.remove,
-                       "RestartPolicy": _policy_json(rec.restart_policy)},
+                       "RestartPolicy": _policy_json(rec.restart_policy),
+                       "LogConfig": {"Type": rec.log_driver, "Config": dict(rec.log_opts)}},
     }
 
 

@@ -74,6 +74,9 @@ def logs(paths: Paths, ref: str, *, follow: bool, tail: int | None, timestamps: 
 
     _native(paths)
     c = containers.find(paths, ref)
+    if c.record.log_driver == "none":
+        raise UnsupportedError('configured logging driver does not support reading: '
+                               f'container {ref} was run with --log-driver none')
     path = os.path.join(c.record.bundle, LOG_FILE)
     if not os.path.exists(path) and not c.running:
         if not c.record.started_at:

@@ -77,6 +77,18 @@ def label(text: str) -> tuple[str, str]:
     return parse(text)
 
 
+def log_driver(text: str) -> str:
+    from launcher.logopts import log_driver as parse
+
+    return parse(text)
+
+
+def log_opt(text: str) -> tuple[str, str]:
+    from launcher.logopts import log_opt as parse
+
+    return parse(text)
+
+
 def signal_spec(text: str) -> int:
     from launcher.runopts import stop_signal
 

@@ -212,6 +212,23 @@ RUN = CommandSpec(
             convert=convert.label,
         ),
         Opt(
+            ("--log-driver",),
+            "log_driver",
+            VALUE,
+            "Where output goes with -d: json-file or none",
+            metavar="DRIVER",
+            default="json-file",
+            convert=convert.log_driver,
+        ),
+        Opt(
+            ("--log-opt",),
+            "log_opts",
+            MULTI,
+            "Log driver option: max-size=10m, max-file=3 (repeatable)",
+            metavar="KEY=VALUE",
+            convert=convert.log_opt,
+        ),
+        Opt(
             ("--stop-signal",),
             "stop_signal",
             VALUE,

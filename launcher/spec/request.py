@@ -26,6 +26,8 @@ class RunRequest:
         "init",
         "interactive",
         "labels",
+        "log_driver",
+        "log_opts",
         "memory",
         "name",
         "network",
@@ -66,6 +68,8 @@ class RunRequest:
         detach: bool = False,
         env_files: list[list[str]] | None = None,
         labels: list[tuple[str, str]] | None = None,
+        log_driver: str = "json-file",
+        log_opts: list[tuple[str, str]] | None = None,
         stop_signal: int | None = None,
         stop_timeout: int | None = None,
         volumes: list[Any] | None = None,
@@ -90,6 +94,8 @@ class RunRequest:
         self.detach = detach  # -d: a monitor keeps the container; run prints its id
         self.env_files = list(env_files or [])  # entries of each --env-file, read already
         self.labels = list(labels or [])  # --label (key, value), in order
+        self.log_driver = log_driver  # --log-driver (logopts.DRIVERS)
+        self.log_opts = list(log_opts or [])  # --log-opt (key, value), checked
         self.stop_signal = stop_signal  # --stop-signal as a number
         self.stop_timeout = stop_timeout  # --stop-timeout seconds (-1: forever)
         self.volumes = list(volumes or [])  # -v, as runopts.VolumeSpec

@@ -248,6 +248,7 @@ def _record(req: RunRequest, image: Image, cid: str, bundle: str,
     rec.labels = {**(image.config.labels or {}), **dict(req.labels)}
     rec.stop_timeout = req.stop_timeout
     rec.restart_policy = req.restart
+    rec.log_driver, rec.log_opts = req.log_driver, dict(req.log_opts)
     rec.save()
     return rec
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 RECORD_FILE = "container.json"
 _FIELDS = ("id", "name", "image", "image_id", "command", "created", "started_at",
            "finished_at", "exit_code", "remove", "labels", "stop_timeout", "restart_policy",
-           "restart_count", "restarting", "oom_killed")
+           "restart_count", "restarting", "oom_killed", "log_driver", "log_opts")
 
 
 class ContainerRecord:
@@ -49,6 +49,8 @@ class ContainerRecord:
         self.restart_count = 0
         self.restarting = False  # waiting out a restart backoff (the monitor sets it)
         self.oom_killed = False  # the kernel's OOM killer struck in its cgroup
+        self.log_driver = "json-file"  # logopts.DRIVERS
+        self.log_opts: dict[str, str] = {}  # --log-opt, checked by logopts
 
     @property
     def path(self) -> str:
@@ -90,8 +92,8 @@ class ContainerRecord:
                 raise ValueError("bad field types")
             if rec.exit_code is not None and type(rec.exit_code) is not int:
                 raise ValueError("bad exit code")
-            if type(rec.labels) is not dict:
-                raise ValueError("bad labels")
+            if type(rec.labels) is not dict or type(rec.log_opts) is not dict:
+                raise ValueError("bad labels or log options")
             if rec.stop_timeout is not None and type(rec.stop_timeout) is not int:
                 raise ValueError("bad stop timeout")
         except FileNotFoundError:
