@@ -1,0 +1,1 @@
+"""Container networking: bridge networks, IPAM leases, veth endpoints (netlink via pyroute2)."""
