@@ -296,11 +296,16 @@ def register(root: typer.Typer, hot: Callable[[typer.Typer, str], None]) -> None
     name)`` adds a hot command (``rm``, ``stop``, ``kill``, ``exec``, ``run``: one
     table, one executor, see ``lifecycle``) to the group."""
     root.command("ps")(ps)
+    root.command("logs")(logs)
     app.command("ls")(ps)
     app.command("list", hidden=True)(ps)
     app.command("logs")(logs)
     for name in ("run", "rm", "stop", "kill", "exec"):
         hot(app, name)
+    from launcher.cli.attach import attach
+
+    root.command("attach")(attach)
+    app.command("attach")(attach)
     for name, func in (("wait", wait), ("inspect", inspect), ("stats", stats), ("top", top),
                        ("pause", pause), ("unpause", unpause), ("rename", rename)):
         root.command(name)(func)

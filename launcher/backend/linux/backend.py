@@ -249,6 +249,7 @@ def _record(req: RunRequest, image: Image, cid: str, bundle: str,
     rec.stop_timeout = req.stop_timeout
     rec.restart_policy = req.restart
     rec.log_driver, rec.log_opts = req.log_driver, dict(req.log_opts)
+    rec.open_stdin = req.interactive
     rec.save()
     return rec
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 RECORD_FILE = "container.json"
 _FIELDS = ("id", "name", "image", "image_id", "command", "created", "started_at",
            "finished_at", "exit_code", "remove", "labels", "stop_timeout", "restart_policy",
-           "restart_count", "restarting", "oom_killed", "log_driver", "log_opts")
+           "restart_count", "restarting", "oom_killed", "log_driver", "log_opts", "open_stdin")
 
 
 class ContainerRecord:
@@ -51,6 +51,7 @@ class ContainerRecord:
         self.oom_killed = False  # the kernel's OOM killer struck in its cgroup
         self.log_driver = "json-file"  # logopts.DRIVERS
         self.log_opts: dict[str, str] = {}  # --log-opt, checked by logopts
+        self.open_stdin = False  # -i: the monitor keeps a stdin for attach (Docker's OpenStdin)
 
     @property
     def path(self) -> str:
@@ -96,6 +97,8 @@ class ContainerRecord:
                 raise ValueError("bad labels or log options")
             if rec.stop_timeout is not None and type(rec.stop_timeout) is not int:
                 raise ValueError("bad stop timeout")
+            if type(rec.open_stdin) is not bool:
+                raise ValueError("bad open_stdin")
         except FileNotFoundError:
             raise
         except (ValueError, UnicodeDecodeError) as exc:

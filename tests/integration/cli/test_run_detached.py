@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 from .conftest import Cli
 
@@ -71,3 +72,46 @@ def test_rm_force_of_a_running_detached_container(cli: Cli) -> None:
     assert cli.run("rm", "-f", "sl").returncode == 0
     assert cli.run("ps", "-aq").stdout == ""
     assert cli.running_ids() == []
+
+
+def test_log_cap_under_an_endless_writer(cli: Cli) -> None:
+    """--log-opt max-size/max-file hold however much a container writes."""
+    line = "x" * 100
+    cid = cli.run("run", "-d", "--log-opt", "max-size=4k", "--log-opt", "max-file=2",
+                  "busybox", "sh", "-c", f"while :; do echo {line}; done").stdout.strip()
+    bundle = cli.root / "storage" / "containers" / cid
+    deadline = time.monotonic() + 10
+    while not (bundle / "container-log.json.1").exists():
+        assert time.monotonic() < deadline, "the log never rotated"
+        time.sleep(0.05)
+    for _ in range(10):  # it goes on writing; the cap holds throughout
+        sizes = [_size(bundle / n) for n in os.listdir(bundle)
+                 if n.startswith("container-log.json")]  # one may be mid-rotation
+        assert len(sizes) <= 2 and all(s <= 4096 + 512 for s in sizes), sizes
+        time.sleep(0.1)
+    assert cli.run("kill", cid).returncode == 0  # a still log: --tail is exact
+    assert cli.run("wait", cid).stdout == "137\n"
+    tail = cli.run("logs", "--tail", "3", cid)
+    assert tail.stdout.splitlines() == [line] * 3
+    (doc,) = json.loads(cli.run("inspect", cid).stdout)
+    assert doc["HostConfig"]["LogConfig"] == {"Type": "json-file",
+                                              "Config": {"max-size": "4k", "max-file": "2"}}
+    assert cli.run("rm", "-f", cid).returncode == 0
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def test_log_driver_none(cli: Cli) -> None:
+    cid = cli.run("run", "-d", "--log-driver", "none", "busybox", "echo", "hi").stdout.strip()
+    assert cli.run("wait", cid).stdout == "0\n"
+    res = cli.run("logs", cid)
+    assert res.returncode == 125
+    assert "does not support reading" in res.stderr
+    assert not (cli.root / "storage" / "containers" / cid / "container-log.json").exists()
+    assert cli.run("run", "--rm", "--log-opt", "max-size=0", "busybox", "true").returncode == 125
+    assert cli.run("rm", cid).returncode == 0
