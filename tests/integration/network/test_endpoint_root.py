@@ -59,7 +59,11 @@ def body_connect_and_disconnect(root: str) -> None:
     ipr, cipr = here(), inside(cfd)
     assert link_names(ipr) == sorted([web.bridge, ep.host_veth, "lo"])
     assert addresses(ipr, web.bridge) == ["10.89.0.1/24"]
+    port = ipr.link("get", ifname=ep.host_veth)[0]
+    assert port.get("master") == ipr.link("get", ifname=web.bridge)[0]["index"]
+    assert port.get(("linkinfo", "slave_data", "mode")) == 1  # hairpin
     assert link_names(cipr) == ["eth0", "lo"]
+    assert cipr.link("get", ifname="eth0")[0].get("address") == ep.mac
     assert addresses(cipr, "eth0") == ["10.89.0.2/24"]
     assert default_routes(cipr) == ["10.89.0.1"]
     udp_round_trip(cfd, "10.89.0.1", "10.89.0.2")

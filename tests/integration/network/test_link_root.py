@@ -108,14 +108,20 @@ def body_veth_into_a_container() -> None:
     ops, ipr = RealNetOps(), here()
     ops.ensure_bridge(BRIDGE, GW_CIDR)
     cfd = new_netns()
+    fds = sorted(os.listdir("/proc/self/fd"))
     ops.add_container_veth("vetht1", cfd, "eth0", BRIDGE, "10.99.0.2/24", GW, MAC)
+    assert sorted(os.listdir("/proc/self/fd")) == fds  # the container's socket is closed
     host = ipr.link("get", ifname="vetht1")[0]
     assert host.get("master") == ipr.link("get", ifname=BRIDGE)[0]["index"]
+    assert host.get(("linkinfo", "kind")) == "veth"
     assert host["flags"] & 1 and host.get(("linkinfo", "slave_data", "mode")) == 1  # hairpin
     cipr = inside(cfd)
     assert link_names(cipr) == ["eth0", "lo"]
     eth0 = cipr.link("get", ifname="eth0")[0]
     assert eth0.get("address") == MAC and eth0["flags"] & 1
+    assert eth0.get(("linkinfo", "kind")) == "veth"
+    assert [a.get("broadcast") for a in cipr.addr("dump", family=2, index=eth0["index"])] \
+        == [None]  # as `ip addr add` (and pyroute2 before) made it
     assert cipr.link("get", ifname="lo")[0]["flags"] & 1
     assert addresses(cipr, "eth0") == ["10.99.0.2/24"]
     assert default_routes(cipr) == [GW]
@@ -210,3 +216,34 @@ def body_forwarding() -> None:
 
 def test_enable_forwarding() -> None:
     in_netns(body_forwarding)
+
+
+LIGHT_CHILD = """
+import ctypes, os, sys
+from launcher.network.link import RealNetOps
+libc = ctypes.CDLL(None, use_errno=True)
+home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+assert libc.unshare(0x40000000) == 0
+cfd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+assert libc.setns(home, 0x40000000) == 0
+with RealNetOps() as ops:
+    ops.ensure_bridge("lnch-t1", "10.99.0.1/24")
+    ops.add_container_veth("vetht1", cfd, "eth0", "lnch-t1", "10.99.0.2/24", "10.99.0.1",
+                           "02:42:0a:63:00:02")
+    assert "10.99.0.0/24" in ops.host_routes()
+    assert ops.delete_link("vetht1")
+    ops.delete_bridge("lnch-t1")
+print(sorted({"pyroute2", "socket", "asyncio", "multiprocessing", "ssl"} & set(sys.modules)))
+"""
+
+
+def body_without_pyroute2() -> None:
+    out = subprocess.run([sys.executable, "-c", LIGHT_CHILD], env={**os.environ,
+                         "PYTHONPATH": REPO}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert link_names(here()) == ["lo"]
+
+
+def test_a_whole_connect_loads_no_pyroute2() -> None:
+    in_netns(body_without_pyroute2)
