@@ -230,6 +230,9 @@ def inspect(paths: Paths, ref: str) -> dict[str, Any]:
                "RW": "ro" not in (m.get("options") or []), "Mode": ""}
               for m in spec.get("mounts") or []
               if m.get("type") == "bind" and "/volumes/" in str(m.get("source"))]
+    from launcher.network.report import inspect_fields
+
+    net = inspect_fields(paths, rec.id, rec.bundle, c.running)
     return {
         "Id": rec.id, "Created": rec.created, "Path": args[0] if args else "",
         "Args": args[1:],
@@ -252,7 +255,9 @@ def inspect(paths: Paths, ref: str) -> dict[str, Any]:
         "Mounts": mounts,
         "HostConfig": {"AutoRemove": rec.remove,
                        "RestartPolicy": _policy_json(rec.restart_policy),
-                       "LogConfig": {"Type": rec.log_driver, "Config": dict(rec.log_opts)}},
+                       "LogConfig": {"Type": rec.log_driver, "Config": dict(rec.log_opts)},
+                       **net["HostConfig"]},
+        "NetworkSettings": net["NetworkSettings"],
     }
 
 

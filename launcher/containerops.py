@@ -60,7 +60,23 @@ def prune(paths: Paths) -> list[str]:
             removed.append(c.id)
     prune_stale(paths)
     containers.prune_orphan_runtime(paths)
+    _prune_network(paths)
     return removed
+
+
+def _prune_network(paths: Paths) -> None:
+    """Endpoints, leases and firewall rules of containers that are gone (a run
+    killed half-way, a removal that died); the firewall rebuilt if flushed.
+    Every container that still has a bundle keeps what it has: one being
+    created right now included."""
+    from launcher.backend.linux.containers import bundles_dir
+    from launcher.network.manage import prune_stale
+
+    try:
+        live = set(os.listdir(bundles_dir(paths)))
+    except FileNotFoundError:
+        live = set()
+    prune_stale(paths, live)
 
 
 def logs(paths: Paths, ref: str, *, follow: bool, tail: int | None, timestamps: bool,

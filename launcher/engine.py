@@ -42,6 +42,10 @@ def _backend(paths: Paths) -> Any:
 def run_container(paths: Paths, req: RunRequest) -> int:
     """``launcher run``: run the container in the foreground; its exit code."""
     _mark("start")
+    if req.network is None:  # defaults < launcher.conf < environment < --network
+        from launcher.settings import default_network
+
+        req.network = default_network(paths)
     return int(_backend(paths).run(req, _mark))
 
 

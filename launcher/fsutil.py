@@ -22,14 +22,17 @@ def remove_tree(path: str) -> None:
 
 
 def _remove_entry(dfd: int, name: str) -> None:
+    """Remove ``name`` below ``dfd``; an entry another remover took first is fine
+    (``rm -f`` racing the attached ``--rm`` CLI that cleans up the same bundle)."""
     try:
         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            os.unlink(name, dir_fd=dfd)
+            return
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=dfd)
     except FileNotFoundError:
         return
-    if not stat.S_ISDIR(st.st_mode):
-        os.unlink(name, dir_fd=dfd)
-        return
-    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
     try:
         if os.fstat(fd).st_dev != st.st_dev:
             raise OSError(16, "refusing to remove across a mount point", name)
@@ -39,4 +42,7 @@ def _remove_entry(dfd: int, name: str) -> None:
             _remove_entry(fd, child)
     finally:
         os.close(fd)
-    os.rmdir(name, dir_fd=dfd)
+    try:
+        os.rmdir(name, dir_fd=dfd)
+    except FileNotFoundError:
+        pass

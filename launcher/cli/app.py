@@ -25,7 +25,7 @@ import typer
 # click privately since 0.2x; this is the one place that depends on it.
 from typer._click import exceptions as click_errors
 
-from launcher.cli import containers, copy, fastparse, images, options, system, volumes
+from launcher.cli import containers, copy, fastparse, images, network, options, system, volumes
 from launcher.cli.fastparse import Parsed
 from launcher.cli.main import EXECUTORS, print_version
 from launcher.cli.options import FLAG, MULTI, Arg, CommandSpec, Opt
@@ -50,6 +50,7 @@ def build() -> typer.Typer:
     images.register(app)
     containers.register(app, _add_hot)
     volumes.register(app)
+    network.register(app)
     copy.register(app)
     return app
 

@@ -58,7 +58,7 @@ def ps(
         head = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
         fmt.table(head, [[c.id if no_trunc else c.id[:12], c.record.image,
                           _command(c, no_trunc), fmt.since(c.record.created), status_text(c),
-                          "", c.record.name] for c in found])
+                          _ports(c), c.record.name] for c in found])
 
 
 FILTER_KEYS = ("status", "name", "id", "label", "exited", "ancestor")
@@ -105,6 +105,15 @@ def status_text(c: Container) -> str:
     return c.status.capitalize()
 
 
+def _ports(c: Container) -> str:
+    """Docker's PORTS column: what a running container publishes."""
+    if not c.running:
+        return ""
+    from launcher.network.report import ports_column
+
+    return ports_column(c.record.bundle, True)
+
+
 def _command(c: Container, no_trunc: bool) -> str:
     text = " ".join(c.record.command)
     if not no_trunc and len(text) > 20:
@@ -117,7 +126,7 @@ def _json_row(c: Container, no_trunc: bool) -> dict[str, object]:
     return {"Command": _command(c, True), "CreatedAt": rec.created,
             "ID": c.id if no_trunc else c.id[:12],
             "Image": rec.image, "Names": rec.name, "State": c.status,
-            "Status": status_text(c), "Ports": "", "RunningFor": fmt.since(rec.created),
+            "Status": status_text(c), "Ports": _ports(c), "RunningFor": fmt.since(rec.created),
             "Labels": ",".join(f"{k}={v}" for k, v in sorted(rec.labels.items()))}
 
 

@@ -11,7 +11,6 @@ _MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to setresuid: never a real id
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
-NETWORKS = ("none", "host")
 
 
 def memory_size(text: str) -> int:
@@ -171,9 +170,76 @@ def platform(text: str) -> str:
 
 
 def network(text: str) -> str:
-    if text not in NETWORKS:
-        raise ValueError("must be one of: " + ", ".join(NETWORKS))
+    """``bridge``, ``none``, ``host``, ``container:NAME|ID`` or a network's name."""
+    from launcher.network.runconfig import check_mode
+
+    return check_mode(text)
+
+
+def publish(text: str) -> list[object]:
+    """``-p [IP:][HOST:]CONTAINER[/PROTO]``: one ``ports.PortMapping`` per port of a range."""
+    from launcher.network.ports import parse_publish
+
+    return list(parse_publish(text))
+
+
+def ip_address(text: str) -> str:
+    """``--ip``: an IPv4 address (canonical dotted quad)."""
+    from launcher.network.addr import parse_ip
+
+    try:
+        parse_ip(text)
+    except ValueError:
+        raise ValueError("not an IPv4 address") from None
     return text
+
+
+def nameserver(text: str) -> str:
+    """``--dns``: an IPv4 or IPv6 address, canonical."""
+    from launcher.network.dns import parse_ip
+
+    try:
+        return parse_ip(text.strip())[1]
+    except ValueError:
+        raise ValueError("not an IP address") from None
+
+
+def dns_search(text: str) -> str:
+    from launcher.network.dns import check_search_domain
+
+    try:
+        return check_search_domain(text)
+    except ValueError:
+        raise ValueError("not a domain name (or . for none)") from None
+
+
+def dns_option(text: str) -> str:
+    from launcher.network.dns import check_dns_option
+
+    try:
+        return check_dns_option(text)
+    except ValueError:
+        raise ValueError("expected a resolver option such as ndots:2 or edns0") from None
+
+
+def add_host(text: str) -> tuple[str, str]:
+    """``--add-host NAME:IP`` (or ``NAME=IP``, ``NAME:host-gateway``) as (name, ip)."""
+    from launcher.network.hostsfile import parse_add_host
+
+    try:
+        return parse_add_host(text)
+    except ValueError:
+        raise ValueError("expected NAME:IP, NAME=IP or NAME:host-gateway") from None
+
+
+def network_alias(text: str) -> str:
+    from launcher.network.hostsfile import check_host_entry
+
+    try:
+        return check_host_entry(text, "alias")
+    except ValueError:
+        raise ValueError("expected letters, digits, '-', '_' or '.', starting with a letter "
+                         "or digit") from None
 
 
 def container_name(text: str) -> str:

@@ -7,6 +7,11 @@
     state/networks/<name>/                volatile (tmpfs: a reboot ends every container)
         leases.json                       IPAM: container id -> address, and the last one given
         endpoints/<cid>.json              an Endpoint: what ``disconnect`` must undo
+    state/network-ports.lock              held while published ports are checked and taken
+    state/network-hosts.lock              held while hosts files of a network's members change
+    storage/containers/<cid>/             the container's bundle (bundle.py):
+        network.json                      its network config and what is set up now
+        hosts, resolv.conf, hostname      bind-mounted at /etc/… in the container
 
 Every write is temp + fsync + rename, mode 0600, so a reader sees the old or
 the new file, never half of one. Writers of one network's state hold an
@@ -52,6 +57,14 @@ def endpoints_dir(paths: Paths, name: str) -> str:
 
 def endpoint_file(paths: Paths, name: str, cid: str) -> str:
     return os.path.join(endpoints_dir(paths, name), cid + ".json")
+
+
+def ports_lock(paths: Paths) -> str:
+    return os.path.join(paths.state, "network-ports.lock")
+
+
+def hosts_lock(paths: Paths) -> str:
+    return os.path.join(paths.state, "network-hosts.lock")
 
 
 def read_json(path: str, what: str) -> Any:
@@ -132,6 +145,33 @@ class DirLock:
 
         make_private_dirs(self.path)
         self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
+        self._fd = -1
+
+
+class FileLock:
+    """An exclusive flock on a lock file (made 0600 if missing), for a ``with``."""
+
+    __slots__ = ("_fd", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = -1
+
+    def __enter__(self) -> FileLock:
+        import fcntl
+
+        make_private_dirs(os.path.dirname(self.path))
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                           0o600)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:

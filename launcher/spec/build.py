@@ -20,8 +20,10 @@ The one place where flags meet image defaults. Rules, each mirroring Docker
   quota = cpus * 100000 µs per 100000 µs period; ``--pids-limit`` →
   pids.limit, **default 2048** (fork bombs stop there), 0 or -1 = unlimited;
   RLIMIT_NOFILE = min(1048576, the host's hard limit).
-- **network**: ``none`` → a new, empty netns; ``host`` → no netns (``/sys``
-  stays read-only).
+- **network**: ``host`` → no netns (``/sys`` stays read-only);
+  ``container:X`` → X's netns (``netns_path``, found by the caller, which also
+  passes X's ``hostname``); anything else (``none``, ``bridge``, a network's
+  name) → a new netns, which the backend wires up after create.
 """
 
 from __future__ import annotations
@@ -37,7 +39,18 @@ from launcher.spec.defaults import (
     default_mounts,
     default_process,
 )
-from launcher.spec.model import CPU, Memory, Pids, Process, Resources, Rlimit, Root, Spec, User
+from launcher.spec.model import (
+    CPU,
+    Linux,
+    Memory,
+    Pids,
+    Process,
+    Resources,
+    Rlimit,
+    Root,
+    Spec,
+    User,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -70,10 +83,13 @@ def build_spec(
     host_nofile_hard: int,
     user_ids: tuple[int, int, list[int]] | None = None,
     environ: Mapping[str, str] | None = None,
+    netns_path: str | None = None,
+    hostname: str | None = None,
 ) -> Spec:
-    """The container's Spec. ``environ`` (default ``os.environ``) feeds bare ``-e K``."""
+    """The container's Spec. ``environ`` (default ``os.environ``) feeds bare ``-e K``;
+    ``hostname`` is the name the network mode imposes (None: ``-h`` or the default)."""
     _check_id(container_id)
-    hostname = _hostname(req.hostname, container_id)
+    hostname = _hostname(req.hostname if hostname is None else hostname, container_id)
     process = default_process(_args(req, image), terminal=req.tty)
     process.env = _env(req, image, hostname, os.environ if environ is None else environ)
     process.cwd = _cwd(req, image)
@@ -85,10 +101,7 @@ def build_spec(
     linux = default_linux()
     linux.cgroups_path = f"{CGROUP_PARENT}/{container_id}"
     linux.resources = _resources(req, linux.resources or Resources())
-    if req.network == "host":
-        linux.namespaces = [ns for ns in linux.namespaces or [] if ns.type != "network"]
-    elif req.network != "none":
-        raise UsageError(f"unsupported network mode {req.network!r} (use none or host)")
+    _network_namespace(linux, req.network or "none", netns_path)
     annotations = {ANNOTATION_IMAGE: req.image}
     if req.name:
         annotations[ANNOTATION_NAME] = req.name
@@ -105,6 +118,17 @@ def build_spec(
         annotations=annotations,
         linux=linux,
     )
+
+
+def _network_namespace(linux: Linux, mode: str, netns_path: str | None) -> None:
+    if mode == "host":
+        linux.namespaces = [ns for ns in linux.namespaces or [] if ns.type != "network"]
+    elif mode.startswith("container:"):
+        if not netns_path or not netns_path.startswith("/"):
+            raise UsageError(f"--network {mode}: the container's namespace was not found")
+        for ns in linux.namespaces or []:
+            if ns.type == "network":
+                ns.path = netns_path
 
 
 def _set_caps(process: Process, add: list[str], drop: list[str]) -> None:

@@ -13,11 +13,15 @@ if TYPE_CHECKING:
 
 class RunRequest:
     __slots__ = (
+        "add_hosts",
         "cap_add",
         "cap_drop",
         "command",
         "cpus",
         "detach",
+        "dns",
+        "dns_options",
+        "dns_search",
         "entrypoint",
         "env",
         "env_files",
@@ -25,14 +29,18 @@ class RunRequest:
         "image",
         "init",
         "interactive",
+        "ip",
         "labels",
         "log_driver",
         "log_opts",
         "memory",
         "name",
         "network",
+        "network_aliases",
         "pids_limit",
         "platform",
+        "publish",
+        "publish_all",
         "pull",
         "read_only",
         "remove",
@@ -59,7 +67,7 @@ class RunRequest:
         cpus: float | None = None,
         pids_limit: int | None = None,
         read_only: bool = False,
-        network: str = "none",
+        network: str | None = None,
         interactive: bool = False,
         tty: bool = False,
         remove: bool = False,
@@ -78,6 +86,14 @@ class RunRequest:
         init: bool = False,
         restart: str = "no",
         platform: str | None = None,
+        publish: list[list[Any]] | None = None,
+        publish_all: bool = False,
+        ip: str | None = None,
+        network_aliases: list[str] | None = None,
+        dns: list[str] | None = None,
+        dns_search: list[str] | None = None,
+        dns_options: list[str] | None = None,
+        add_hosts: list[tuple[str, str]] | None = None,
     ) -> None:
         self.image = image
         self.command = list(command or [])  # CMD… after the image; [] = image default
@@ -104,7 +120,17 @@ class RunRequest:
         self.init = init  # --init: a host init binary bind-mounted as PID 1
         self.restart = restart  # --restart policy, canonical text (runopts.restart_policy)
         self.platform = platform  # os/arch[/variant] to pull; None: the host's
-        self.network = network  # "none" | "host" (bridge arrives with networking)
+        # --network: bridge | none | host | container:REF | a network's name;
+        # None: the default (settings.default_network, resolved by the engine).
+        self.network = network
+        self.publish = list(publish or [])  # -p, each a list of ports.PortMapping (a range: many)
+        self.publish_all = publish_all  # -P: every ExposedPorts entry on a free host port
+        self.ip = ip  # --ip on a user-defined network
+        self.network_aliases = list(network_aliases or [])  # --network-alias
+        self.dns = list(dns or [])  # --dns servers, canonical addresses
+        self.dns_search = list(dns_search or [])  # --dns-search ("." clears the list)
+        self.dns_options = list(dns_options or [])  # --dns-option
+        self.add_hosts = list(add_hosts or [])  # --add-host (name, ip | "host-gateway")
         self.interactive = interactive
         self.tty = tty
         self.remove = remove

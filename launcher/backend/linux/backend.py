@@ -2,8 +2,11 @@
 the same lifecycle code as ``launcher-runtime``, no daemon.
 
 ``run`` registers an undo for each host change (bundle dir, name claim,
-rootfs mount, runtime state and cgroup) so a failure anywhere — bad input, a
-missing command, Ctrl-C — leaves nothing behind.
+rootfs mount, runtime state and cgroup, network attachments) so a failure
+anywhere — bad input, a missing command, Ctrl-C — leaves nothing behind.
+Networking (launcher/network/container.py) is prepared with the spec (the
+bundle's /etc files) and set up between create and exec, while init waits at
+its start gate; an attached run tears it down as soon as the container exits.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
 
     from launcher.backend.linux.forward import forward_signals
     from launcher.image.store import Image, ImageStore
+    from launcher.network.container import Prepared
+    from launcher.network.runconfig import NetConfig
     from launcher.paths import Paths
     from launcher.spec.model import Spec
     from launcher.spec.request import RunRequest
@@ -92,6 +97,7 @@ class NativeBackend:
 
             why = "--rm" if req.remove else "an attached run (use -d)"
             raise UsageError(f"conflicting options: --restart and {why}")
+        netcfg = _net_config(req, image)  # Docker's conflicts: before anything is made
         bundle, creating = layout.make_bundle_dir(self.paths, cid)
         # Until the container exists a failure removes everything; after that
         # only --rm does (_start keeps the bundle and name of the others).
@@ -104,12 +110,15 @@ class NativeBackend:
         rootfs = os.path.join(bundle, "rootfs")
         os.mkdir(rootfs, 0o700)
         undo.add("rootfs", lambda: release_rootfs(bundle, sys.umount2))
-        spec = self._spec(req, image, cid, rootfs)
+        net = _net_prepare(self.paths, netcfg, req, cid, bundle)
+        point("run.network")
+        spec = self._spec(req, image, cid, rootfs, net)
         if image.config.volumes or req.volumes:
             from launcher.backend.linux.volmounts import volume_mounts
 
             spec.mounts = [*(spec.mounts or []),
                            *volume_mounts(self.paths, image, bundle, req.volumes)]
+        spec.mounts = [*(spec.mounts or []), *net.mounts]  # /etc/hosts, resolv.conf, hostname
         if req.init:
             _add_init(spec)
         dump_spec(spec, os.path.join(bundle, "config.json"), durable=False)
@@ -124,9 +133,10 @@ class NativeBackend:
         def premount() -> None:  # runs in container init, in its own mount namespace
             prepare_rootfs(image.layer_dirs, bundle, sys.mount)
 
-        return self._start(req, rec, spec, sys, undo, mark, premount, fwd)
+        return self._start(req, rec, spec, sys, undo, mark, premount, fwd, netcfg)
 
-    def _spec(self, req: RunRequest, image: Image, cid: str, rootfs: str) -> Spec:
+    def _spec(self, req: RunRequest, image: Image, cid: str, rootfs: str,
+              net: Prepared) -> Spec:
         import resource
 
         from launcher.spec.build import ANNOTATION_IMAGE_ID, ANNOTATION_IMAGE_LAYERS, build_spec
@@ -141,7 +151,8 @@ class NativeBackend:
             user_ids = resolve_user_in_layers(image.layer_dirs, user)
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         spec = build_spec(req, image.config, container_id=cid, rootfs=rootfs,
-                          host_nofile_hard=hard, user_ids=user_ids)
+                          host_nofile_hard=hard, user_ids=user_ids,
+                          netns_path=net.netns_path, hostname=net.hostname)
         if spec.annotations is not None:  # what image GC must keep for this container
             spec.annotations[ANNOTATION_IMAGE_ID] = image.id
             spec.annotations[ANNOTATION_IMAGE_LAYERS] = ",".join(image.diff_ids)
@@ -149,7 +160,7 @@ class NativeBackend:
 
     def _start(self, req: RunRequest, rec: ContainerRecord, spec: Spec, sys: Any,
                undo: Undo, mark: Callable[[str], None], premount: Callable[[], None],
-               fwd: forward_signals) -> int:
+               fwd: forward_signals, netcfg: NetConfig) -> int:
         cid, bundle = rec.id, rec.bundle
         opts = lifecycle.CreateOptions()
         opts.gate = "pipe"
@@ -173,9 +184,20 @@ class NativeBackend:
             undo.forget("bundle")
             undo.forget("name")
             undo.forget("rootfs")
-        lifecycle.release_after_exec(created)
+        if netcfg.kind in ("bridge", "container"):
+            from launcher.network import container as network
+
+            paths = self.paths
+            # Registered first, as "container" above: teardown of what was never
+            # set up is a no-op, and a signal during setup must not leak a veth.
+            undo.add("network", lambda: network.teardown(paths, cid))
+            network.setup(paths, cid, created.state.pid, created.state.pid_start, netcfg)
+            mark("network")
         pid = created.state.pid
-        fwd.target = pid  # first: the container runs now, signals must reach it
+        # Before the exec: once the command runs (and may say "ready") a signal
+        # must reach it, even while we still wait to hear that the exec worked.
+        fwd.target = pid
+        lifecycle.release_after_exec(created)
         mark("started")
         rec.started_at = now_rfc3339()
         rec.save()
@@ -188,6 +210,7 @@ class NativeBackend:
         else:
             code = procinfo.wait_exit(pid)
         mark("exited")
+        undo.run("network")  # the veth went with the namespace; the lease, rules, peers now
         if not req.remove:  # what `ps -a` shows: Exited (code) … ago
             from launcher.backend.linux.containers import oom_killed
 
@@ -204,6 +227,26 @@ class NativeBackend:
 
         link = claim(self.paths, name, cid)
         undo.add("name", lambda: os.unlink(link))
+
+
+def _net_config(req: RunRequest, image: Image) -> NetConfig:
+    import sys
+
+    from launcher.network.runconfig import from_request
+
+    return from_request(req, (image.config.exposed_ports or {}).keys(),
+                        lambda line: sys.stderr.write(line + "\n"))
+
+
+def _net_prepare(paths: Paths, cfg: NetConfig, req: RunRequest, cid: str,
+                 bundle: str) -> Prepared:
+    """The bundle's /etc files and network.json; what the spec needs of them."""
+    import posixpath
+
+    from launcher.network.container import prepare
+
+    mine = {posixpath.normpath(v.destination) for v in req.volumes}
+    return prepare(paths, cfg, cid, bundle, mine)
 
 
 def _pull(store: ImageStore, req: RunRequest) -> Image:
@@ -289,8 +332,10 @@ def _detach(paths: Paths, rec: ContainerRecord, undo: Undo) -> int:
     os.waitpid(pid, 0)
     if not line:  # it died before reporting: its runtime state and cgroups are ours to remove
         from launcher.backend.linux.containers import runtime_root
+        from launcher.network import container as network
 
         teardown.delete(runtime_root(paths), rec.id, force=True)
+        network.teardown(paths, rec.id)  # before the bundle (and its network.json) goes
     code, message = "125", "the container monitor exited without starting the container"
     if line.startswith("error "):
         parts = line.split(" ", 2)

@@ -121,7 +121,8 @@ def find(paths: Paths, ref: str, tolerant: bool = False) -> Container:
 
 def remove(paths: Paths, container: Container, force: bool) -> None:
     """``rm``: refuse a running container unless forced; then kill it, and remove
-    its runtime state, cgroups, bundle (rootfs, volumes) and name."""
+    its runtime state, cgroups, network attachments, bundle (rootfs, volumes)
+    and name."""
     from launcher.backend.linux import layout, teardown
     from launcher.backend.linux.syscalls import real
     from launcher.faults import point
@@ -136,6 +137,10 @@ def remove(paths: Paths, container: Container, force: bool) -> None:
                             "(use rm -f to remove it anyway)")
     teardown.delete(runtime_root(paths), rec.id, force=True)
     point("rm.runtime")
+    from launcher.network import container as network
+
+    network.teardown(paths, rec.id)  # leases, rules, peers' hosts: before network.json goes
+    point("rm.network")
     release_rootfs(rec.bundle, real().umount2)
     point("rm.rootfs")
     _release_names(paths, rec)

@@ -157,6 +157,7 @@ def _start(paths: object, bundle: str, cid: str) -> Streams:
     from launcher.backend.linux.record import ContainerRecord, now_rfc3339
     from launcher.backend.linux.syscalls import real
     from launcher.image.rootfs import prepare_rootfs
+    from launcher.network import container as network
     from launcher.spec.build import ANNOTATION_IMAGE_LAYERS
 
     spec = lifecycle.load_bundle_spec(bundle)
@@ -176,6 +177,10 @@ def _start(paths: object, bundle: str, cid: str) -> Streams:
         created = lifecycle.create(runtime_root(paths), cid, bundle, sys_,  # type: ignore[arg-type]
                                    opts, spec)
         receive()  # before the exec: a failure here kills a container that never ran
+        # Its veths, address, published ports and hosts file (undone by setup itself
+        # when it fails; by _cleanup_runtime once the container has run).
+        network.setup(paths, cid, created.state.pid,  # type: ignore[arg-type]
+                      created.state.pid_start)
         lifecycle.release_after_exec(created)
         return created.state.pid
 
@@ -247,6 +252,12 @@ def _cleanup_runtime(paths: object, cid: str) -> None:
         teardown.delete(runtime_root(paths), cid, force=True)  # type: ignore[arg-type]
     except Exception as exc:  # reported; the CLI rolls back the rest
         sys.stderr.write(f"monitor: cleanup of {cid}: {exc}\n")
+    try:  # the container's lease, rules and peers' hosts entries (its veth went with it)
+        from launcher.network import container as network
+
+        network.teardown(paths, cid)  # type: ignore[arg-type]
+    except Exception as exc:
+        sys.stderr.write(f"monitor: network teardown of {cid}: {exc}\n")
 
 
 def _finish(paths: object, bundle: str, cid: str, code: int, server: AttachServer) -> bool:

@@ -12,6 +12,11 @@ One root per module (``cli_root``): the first run builds ``busybox`` there
 
 After every test ``cli`` checks that nothing was left behind (see
 ``LeakCheck``) and fails the test if something was.
+
+The CLI runs with ``LAUNCHER_DEFAULT_NETWORK=none``: a test that does not ask
+for a network never makes a bridge or firewall rule on the host. An explicit
+``--network`` still works; the network tests (test_network.py) run the CLI
+inside a network namespace of their own (``Cli.prefix``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_PARENT = "launcher"  # build.CGROUP_PARENT: /launcher/<id> in every hierarchy
 # A CLI call that takes longer than this has hung (a normal run takes well under 1 s).
 CALL_TIMEOUT = 30.0
+DEFAULT_NETWORK_ENV = "LAUNCHER_DEFAULT_NETWORK"  # settings.py
 
 
 def _find_cli() -> str:
@@ -102,13 +108,15 @@ class LeakCheck:
 
 
 class Cli:
-    """Runs ``launcher --root ROOT ...`` and checks for leftovers."""
+    """Runs ``launcher --root ROOT ...`` and checks for leftovers. ``prefix`` goes
+    before the CLI's argv (``nsenter --net=…`` to run it in another netns)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, prefix: tuple[str, ...] = ()) -> None:
         self.root = root
+        self.prefix = prefix
 
     def argv(self, *args: str) -> list[str]:
-        return [LAUNCHER, "--root", str(self.root), *args]
+        return [*self.prefix, LAUNCHER, "--root", str(self.root), *args]
 
     def run(
         self,
@@ -231,9 +239,12 @@ def cli_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         pytest.skip("needs root on Linux")
     root = tmp_path_factory.mktemp("cli") / "root"
     root.mkdir(mode=0o700)
-    res = Cli(root).run("run", "--rm", "busybox", "true")
-    assert res.returncode == 0, f"building busybox failed: {res.stderr}"
-    yield root
+    with pytest.MonkeyPatch.context() as mp:
+        # Every CLI started from here (also through cli.argv) defaults to no network.
+        mp.setenv(DEFAULT_NETWORK_ENV, "none")
+        res = Cli(root).run("run", "--rm", "busybox", "true")
+        assert res.returncode == 0, f"building busybox failed: {res.stderr}"
+        yield root
     remove_leftovers(root)
     shutil.rmtree(root, ignore_errors=True)
 

@@ -54,7 +54,7 @@ def test_not_executable_is_126(cli: Cli) -> None:
         (("--pull", "never", "nope:1", "true"), "nope:1"),
         (("--memory", "x", "busybox", "true"), '"-m, --memory"'),
         (("--cpus", "zero", "busybox", "true"), '"--cpus"'),
-        (("--network", "bridge0", "busybox", "true"), '"--network'),
+        (("--network", "bad/net", "busybox", "true"), '"--network, --net"'),
         (("-u", "1:2:3", "busybox", "true"), '"-u, --user"'),
         (("-w", "relative", "busybox", "true"), '"-w, --workdir"'),
         ((), '"run" requires at least 1 argument'),

@@ -69,11 +69,20 @@ def test_env_entry() -> None:
 def test_paths_names_networks() -> None:
     assert convert.abs_path("/srv") == "/srv"
     assert convert.network("host") == "host"
+    assert convert.network("bridge") == "bridge"
+    assert convert.network("default") == "bridge"
+    assert convert.network("web.1") == "web.1"
+    assert convert.network("container:db") == "container:db"
     assert convert.container_name("web-1.a_b") == "web-1.a_b"
     assert convert.hostname("box-1.local") == "box-1.local"
     for fn, bad in [
         (convert.abs_path, "srv"),
-        (convert.network, "bridge"),
+        (convert.network, "bad/net"),
+        (convert.network, "container:"),
+        (convert.network, "container:a/b"),
+        (convert.network, "other:x"),
+        (convert.network, "-x"),
+        (convert.network, "a..b"),
         (convert.container_name, ""),
         (convert.container_name, "-x"),
         (convert.container_name, "a/b"),
@@ -83,6 +92,35 @@ def test_paths_names_networks() -> None:
         (convert.hostname, "a b"),
         (convert.hostname, "-a"),
         (convert.hostname, "a" * 65),
+    ]:
+        with pytest.raises(ValueError):
+            fn(bad)
+
+
+def test_network_flags() -> None:
+    [mapping] = convert.publish("127.0.0.1:8080:80/udp")
+    assert str(mapping) == "80/udp -> 127.0.0.1:8080"
+    assert len(convert.publish("8000-8002:9000-9002")) == 3
+    assert convert.ip_address("10.89.0.9") == "10.89.0.9"
+    assert convert.nameserver(" 2001:DB8::1") == "2001:db8::1"
+    assert convert.dns_search("example.com.") == "example.com"
+    assert convert.dns_search(".") == "."
+    assert convert.dns_option("ndots:2") == "ndots:2"
+    assert convert.add_host("db:10.0.0.1") == ("db", "10.0.0.1")
+    assert convert.add_host("gw=host-gateway") == ("gw", "host-gateway")
+    assert convert.network_alias("db-1") == "db-1"
+    for fn, bad in [
+        (convert.publish, "80:80:80:80"),
+        (convert.publish, "abc"),
+        (convert.publish, "8080:80/icmp"),
+        (convert.ip_address, "10.0.0"),
+        (convert.ip_address, "::1"),
+        (convert.nameserver, "dns.example"),
+        (convert.dns_search, "a b"),
+        (convert.dns_option, "nd ots"),
+        (convert.add_host, "nohost"),
+        (convert.add_host, "db:not-ip"),
+        (convert.network_alias, "-x"),
     ]:
         with pytest.raises(ValueError):
             fn(bad)

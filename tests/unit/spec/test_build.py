@@ -305,8 +305,20 @@ def test_network_modes() -> None:
     assert "network" not in _namespaces(spec)
     sys_mount = next(m for m in spec.mounts or [] if m.destination == "/sys")
     assert "ro" in (sys_mount.options or [])
-    with pytest.raises(UsageError, match="unsupported network mode 'bridge'"):
-        make(RunRequest("img", network="bridge"))
+    for mode in ("bridge", "web"):  # wired up by the backend after create
+        assert "network" in _namespaces(make(RunRequest("img", network=mode)))
+
+
+def test_container_network_joins_the_given_namespace_with_its_hostname() -> None:
+    spec = make(RunRequest("img", network="container:db"), netns_path="/proc/42/ns/net",
+                hostname="dbhost")
+    assert spec.linux is not None
+    net = [ns for ns in spec.linux.namespaces or [] if ns.type == "network"]
+    assert [ns.path for ns in net] == ["/proc/42/ns/net"]
+    assert spec.hostname == "dbhost"
+    assert spec.process is not None and "HOSTNAME=dbhost" in (spec.process.env or [])
+    with pytest.raises(UsageError, match="namespace was not found"):
+        make(RunRequest("img", network="container:db"))
 
 
 # -- the result as a whole -------------------------------------------------------------------
