@@ -22,6 +22,7 @@ REQUIRED_PACKAGES=(
     libseccomp2        # loaded with ctypes for the seccomp filter
     golang-github-opencontainers-specs-dev  # the OCI runtime-spec JSON schemas
     iproute2           # ip netns / veth for network tests
+    nftables           # nft: the firewall of bridge networks (-p, NAT, isolation)
     docker-registry    # a real OCI registry (distribution) on loopback for image tests
     skopeo             # an independent registry client: pushes test images, reads ours
     ca-certificates
