@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -96,6 +97,8 @@ def _walk(root_fd: int, parts: list[str], flags: int, follow: bool) -> int:
             step = (flags | os.O_NOFOLLOW) if last else (_DIR_FLAGS | os.O_NOFOLLOW)
             try:
                 fd = os.open(comp, step, 0o600, dir_fd=stack[-1])
+                if last and follow and flags & os.O_PATH and not flags & os.O_NOFOLLOW:
+                    _refuse_link(fd, comp)  # O_PATH|O_NOFOLLOW opened the link itself
             except OSError as exc:
                 if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
@@ -118,6 +121,13 @@ def _walk(root_fd: int, parts: list[str], flags: int, follow: bool) -> int:
     finally:
         for fd in stack:
             os.close(fd)
+
+
+def _refuse_link(fd: int, comp: str) -> None:
+    """Raise ELOOP (closing ``fd``) when ``fd`` is a symlink, so the walk follows it."""
+    if stat.S_ISLNK(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.ELOOP, "symlink", comp)
 
 
 def _symlink_target(dir_fd: int, comp: str, exc: OSError) -> str:

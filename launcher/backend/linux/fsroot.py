@@ -75,8 +75,14 @@ def mkdir_all_in_root(sys: Syscalls, root_fd: int, path: str, mode: int = 0o755)
         os.close(parent)
 
 
-def create_file_in_root(sys: Syscalls, root_fd: int, path: str, mode: int = 0o644) -> int:
-    """Make sure a non-directory ``path`` exists (for bind-mounting a file); O_PATH fd."""
+def create_file_in_root(
+    sys: Syscalls, root_fd: int, path: str, mode: int = 0o644, *, _hops: int = 0
+) -> int:
+    """Make sure a non-directory ``path`` exists (for bind-mounting a file); O_PATH fd.
+
+    A dangling symlink at ``path`` (an image's ``/etc/resolv.conf`` pointing at
+    ``../run/systemd/resolve/stub-resolv.conf``) gets its target created, still
+    inside the root, as runc does: the mount then lands where the link points."""
     try:
         return open_in_root(sys, root_fd, path, os.O_PATH)
     except FileNotFoundError:
@@ -89,7 +95,22 @@ def create_file_in_root(sys: Syscalls, root_fd: int, path: str, mode: int = 0o64
                          | os.O_CLOEXEC, mode, dir_fd=parent)
             os.close(fd)
         except FileExistsError:
-            pass
+            target = _link_target(parent, parts)
+            if target is not None:
+                if _hops >= 40:
+                    raise OSError(40, "too many levels of symbolic links", path) from None
+                return create_file_in_root(sys, root_fd, target, mode, _hops=_hops + 1)
         return open_in_root(sys, root_fd, path, os.O_PATH)
     finally:
         os.close(parent)
+
+
+def _link_target(parent: int, parts: list[str]) -> str | None:
+    """Where the symlink ``parts[-1]`` in ``parent`` points, as a path in the root."""
+    try:
+        link = os.readlink(parts[-1], dir_fd=parent)
+    except OSError:
+        return None  # not a symlink (a racing creator made a file): re-resolve
+    if link.startswith("/"):
+        return link
+    return os.path.normpath("/" + "/".join(parts[:-1]) + "/" + link)

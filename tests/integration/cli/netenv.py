@@ -27,26 +27,18 @@ HTTP_GET = ("import sys, urllib.request\n"
             ".read().decode(), end='')\n"
             "except OSError as exc:\n"
             "    print('FAIL', exc)\n")
-UDP_ECHO_C = r"""
-#include <arpa/inet.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(atoi(argv[1]));
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0) return 1;
-    for (;;) {
-        char buf[2048];
-        struct sockaddr_in peer;
-        socklen_t len = sizeof peer;
-        ssize_t n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&peer, &len);
-        if (n >= 0) sendto(s, buf, n, 0, (struct sockaddr *)&peer, len);
-    }
-}
-"""
+# A UDP echo server for busybox containers (busybox's nc has no UDP mode): the
+# host's own python3, read-only bind-mounted in (merged-/usr Debian needs only
+# /usr, /lib and /lib64 for the loader), so no compiler is needed.
+UDP_ECHO_PY = (
+    "import socket, sys\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "s.bind(('', int(sys.argv[1])))\n"
+    "while True:\n"
+    "    data, peer = s.recvfrom(2048)\n"
+    "    s.sendto(data, peer)\n")
+UDP_ECHO_RUN = ("-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro", "busybox",
+                "/usr/bin/python3", "-c", UDP_ECHO_PY)
 
 
 def sh(*argv: str) -> str:

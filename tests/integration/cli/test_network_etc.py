@@ -84,3 +84,20 @@ def test_a_user_mount_of_etc_hosts_wins(cli: Cli, tmp_path: Path) -> None:
     mine.write_text("10.9.9.9\tmine\n")
     res = cli.run("run", "--rm", "-v", f"{mine}:/etc/hosts:ro", "busybox", "cat", "/etc/hosts")
     assert (res.returncode, res.stdout) == (0, "10.9.9.9\tmine\n"), res.stderr
+
+
+def test_dangling_etc_symlinks_get_their_target_made_inside(cli: Cli, tmp_path: Path) -> None:
+    """An image whose /etc/resolv.conf points at systemd-resolved's stub file (not
+    there): the target is created inside the root and gets our file, as runc does."""
+    victim = tmp_path / "dangling-victim"  # must stay absent on the host
+    image(cli, tmp_path, "lt-etc-dangling:1",
+          {"etc/resolv.conf": "../run/systemd/resolve/stub-resolv.conf",
+           "etc/hosts": "../" * 12 + str(victim).lstrip("/")}, {})
+    res = cli.run("run", "--rm", "lt-etc-dangling:1", "sh", "-c",
+                  "cat /run/systemd/resolve/stub-resolv.conf; echo --; cat /etc/hosts")
+    assert res.returncode == 0, res.stderr
+    resolv, hosts = res.stdout.split("--\n")
+    assert "# Based on host file" in resolv
+    assert hosts.startswith("127.0.0.1\tlocalhost\n")
+    assert not victim.exists()
+    assert cli.run("rmi", "lt-etc-dangling:1").returncode == 0

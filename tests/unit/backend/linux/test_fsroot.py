@@ -60,3 +60,22 @@ def test_create_file(rec, root, mode, tmp_path) -> None:  # type: ignore[no-unty
     fd = fsroot.create_file_in_root(rec, root, "/up/x/file")
     os.close(fd)
     assert (tmp_path / "root" / "x" / "file").is_file()
+
+
+def test_create_file_through_a_dangling_symlink(rec, root, mode, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = tmp_path / "root"
+    os.symlink("../run/systemd/resolve/stub-resolv.conf", r / "etc" / "resolv.conf")
+    os.symlink("/../../hosts-target", r / "etc" / "hosts")  # absolute, climbing: clamped
+    for name in ("resolv.conf", "hosts"):
+        os.close(fsroot.create_file_in_root(rec, root, f"/etc/{name}"))
+    assert (r / "run" / "systemd" / "resolve" / "stub-resolv.conf").is_file()
+    assert (r / "hosts-target").is_file()
+    assert not (tmp_path / "hosts-target").exists()
+
+
+def test_create_file_refuses_a_symlink_loop(rec, root, mode, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = tmp_path / "root"
+    os.symlink("b", r / "a")
+    os.symlink("a", r / "b")
+    with pytest.raises(OSError):
+        fsroot.create_file_in_root(rec, root, "/a")
