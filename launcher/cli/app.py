@@ -25,7 +25,17 @@ import typer
 # click privately since 0.2x; this is the one place that depends on it.
 from typer._click import exceptions as click_errors
 
-from launcher.cli import containers, copy, fastparse, images, network, options, system, volumes
+from launcher.cli import (
+    containers,
+    copy,
+    fastparse,
+    images,
+    machine,
+    network,
+    options,
+    system,
+    volumes,
+)
 from launcher.cli.fastparse import Parsed
 from launcher.cli.main import EXECUTORS, print_version
 from launcher.cli.options import FLAG, MULTI, Arg, CommandSpec, Opt
@@ -51,6 +61,7 @@ def build() -> typer.Typer:
     containers.register(app, _add_hot)
     volumes.register(app)
     network.register(app)
+    machine.register(app)
     copy.register(app)
     return app
 

@@ -1,0 +1,177 @@
+"""SSH to a machine with paramiko: the guest's host key pinned, never learned.
+
+launcher generates both keys of a machine at ``machine init`` (the client's
+and the guest's host key, handed to the guest through fw_cfg), so the client
+trusts exactly that host key: ``RejectPolicy`` for anything unknown, and a
+different key for the same address is refused by paramiko as a mismatch.
+Before connecting, :func:`wait_banner` waits for ``SSH-`` on the port (QEMU's
+user networking accepts TCP connections long before sshd listens).
+
+:func:`run` runs one command on a channel, with or without a pty, and returns
+its exit status the way a local process would: ``exit-status`` as is, and
+``exit-signal`` (which paramiko reports as -1) as 128 + the signal number.
+Output is drained to EOF before the status is read, so a large output never
+deadlocks on a full window.
+"""
+
+from __future__ import annotations
+
+import os
+
+from launcher.errors import RuntimeFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    import paramiko
+
+SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8, "KILL": 9,
+           "SEGV": 11, "PIPE": 13, "ALRM": 14, "TERM": 15, "USR1": 10, "USR2": 12}
+
+
+class HostKeyMismatch(RuntimeFailure):
+    pass
+
+
+def generate_keypair() -> tuple[bytes, str]:
+    """A new Ed25519 key: (OpenSSH private key bytes, ``ssh-ed25519 AAAA…`` line)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH)
+    return private, public.decode()
+
+
+def wait_banner(port: int, deadline: float, alive: object = None) -> None:
+    """Until ``SSH-`` answers on 127.0.0.1:``port``; ``alive()`` False aborts."""
+    import time
+
+    from launcher.vm.machine import banner_ready
+
+    while True:
+        if banner_ready(port, 1.0):
+            return
+        if callable(alive) and not alive():
+            raise RuntimeFailure("the machine stopped while booting (see its console log)")
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"no SSH banner on 127.0.0.1:{port} in time "
+                                 "(see the machine's console log)")
+        time.sleep(0.05)
+
+
+def connect(host: str, port: int, user: str, key_file: str, host_key_line: str,
+            timeout: float = 15.0) -> paramiko.SSHClient:
+    """An authenticated client that accepts only ``host_key_line``'s key."""
+    import paramiko
+
+    kind, _, rest = host_key_line.strip().partition(" ")
+    blob = rest.split(" ")[0]
+    client = paramiko.SSHClient()
+    entry = host if port == 22 else f"[{host}]:{port}"
+    try:
+        pinned = paramiko.PKey.from_type_string(kind, __import__("base64").b64decode(blob))
+    except Exception as exc:
+        raise RuntimeFailure(f"bad pinned host key: {exc}") from None
+    client.get_host_keys().add(entry, kind, pinned)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(host, port=port, username=user, key_filename=key_file,
+                       look_for_keys=False, allow_agent=False, timeout=timeout,
+                       banner_timeout=timeout, auth_timeout=timeout)
+    except paramiko.BadHostKeyException:
+        client.close()
+        raise HostKeyMismatch(f"the host key of {entry} does not match the pinned key: "
+                              "refusing to connect") from None
+    except (paramiko.SSHException, OSError) as exc:
+        client.close()
+        raise RuntimeFailure(f"cannot connect to {entry} over SSH: {exc}") from None
+    catch_exit_signals(client)
+    return client
+
+
+def catch_exit_signals(client: paramiko.SSHClient) -> None:
+    """paramiko ignores ``exit-signal`` (the status stays -1): make it set the
+    channel's status to 128 + the signal number, as a shell would report."""
+    import paramiko
+    from paramiko.common import MSG_CHANNEL_REQUEST
+
+    transport = client.get_transport()
+    if transport is None:
+        return
+    table = dict(getattr(paramiko.Transport, "_channel_handler_table"))  # noqa: B009
+
+    def handle(chan: paramiko.Channel, m: paramiko.Message) -> None:
+        pos = m.packet.tell()
+        if m.get_text() == "exit-signal":
+            m.get_boolean()  # want_reply
+            chan.exit_status = 128 + (SIGNALS.get(m.get_text(), 0) or 1)
+            chan.status_event.set()
+            return
+        m.packet.seek(pos)
+        getattr(paramiko.Channel, "_handle_request")(chan, m)  # noqa: B009
+
+    table[MSG_CHANNEL_REQUEST] = handle
+    transport._channel_handler_table = table  # type: ignore[attr-defined]
+
+
+def exit_code(chan: paramiko.Channel) -> int:
+    status = chan.recv_exit_status()
+    return 255 if status < 0 else status
+
+
+def open_session(client: paramiko.SSHClient, command: str, pty: tuple[str, int, int] | None,
+                 env: dict[str, str] | None = None) -> paramiko.Channel:
+    """A channel running ``command`` (a fixed string: requests go on stdin)."""
+    transport = client.get_transport()
+    if transport is None:
+        raise RuntimeFailure("the SSH connection is closed")
+    chan = transport.open_session()
+    if pty is not None:
+        term, cols, rows = pty
+        chan.get_pty(term=term, width=cols, height=rows)
+    if env:
+        chan.update_environment(env)
+    chan.exec_command(command)
+    return chan
+
+
+def relay(chan: paramiko.Channel, stdin_fd: int | None) -> int:
+    """Copy stdin to the channel and its output to our stdout/stderr until both
+    ends are done; the command's exit code."""
+    import select
+
+    out, err = 1, 2
+    want_in = stdin_fd is not None
+    while True:
+        fds: list[Any] = [chan]
+        if want_in:
+            fds.append(stdin_fd)
+        ready, _, _ = select.select(fds, [], [], 1.0)
+        if chan in ready:
+            if chan.recv_ready():
+                _write_all(out, chan.recv(65536))
+            if chan.recv_stderr_ready():
+                _write_all(err, chan.recv_stderr(65536))
+        if want_in and stdin_fd in ready:
+            data = os.read(stdin_fd, 65536)  # type: ignore[arg-type]
+            if data:
+                chan.sendall(data)
+            else:
+                chan.shutdown_write()
+                want_in = False
+        if (chan.exit_status_ready() and chan.eof_received and not chan.recv_ready()
+                and not chan.recv_stderr_ready()):
+            break
+    return exit_code(chan)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
