@@ -38,7 +38,7 @@ from launcher.cli import (
 )
 from launcher.cli.fastparse import Parsed
 from launcher.cli.main import EXECUTORS, print_version
-from launcher.cli.options import FLAG, MULTI, Arg, CommandSpec, Opt
+from launcher.cli.optspec import FLAG, HELP_NAMES, MULTI, Arg, CommandSpec, Opt
 from launcher.cli.state import CliState, state_of
 from launcher.errors import UsageError
 
@@ -51,7 +51,7 @@ def build() -> typer.Typer:
         name="launcher",
         help=options.GLOBAL.help,
         no_args_is_help=True,
-        context_settings={"help_option_names": list(options.HELP_NAMES)},
+        context_settings={"help_option_names": list(HELP_NAMES)},
     )
     app.callback()(_global_callback())
     for name in options.HOT:

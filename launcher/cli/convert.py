@@ -1,6 +1,6 @@
 """Value converters for the option table: ``str`` in, checked value out.
 
-Each raises ``ValueError(reason)``; ``options.convert_values`` turns that into
+Each raises ``ValueError(reason)``; ``optspec.convert_values`` turns that into
 Docker's ``invalid argument "x" for "-m, --memory" flag: reason``. Hand-written
 checks instead of ``re``: this runs on every ``launcher run``.
 """

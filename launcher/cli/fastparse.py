@@ -1,4 +1,4 @@
-"""A getopt-style parser driven by ``options.CommandSpec``; no typer, no re.
+"""A getopt-style parser driven by ``optspec.CommandSpec``; no typer, no re.
 
 It tokenizes the way click does (the parser behind the typer commands that
 ``app`` generates from the same table), so both paths agree on every argv:
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from launcher.cli.options import FLAG, HELP_NAMES, MULTI, CommandSpec, Opt
+from launcher.cli.optspec import FLAG, HELP_NAMES, MULTI, CommandSpec, Opt
 from launcher.errors import UsageError
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sys
 
-from launcher.cli.options import EXEC, KILL, RM, STOP, convert_values
+from launcher.cli.options import EXEC, KILL, RM, STOP
+from launcher.cli.optspec import convert_values
 from launcher.errors import LauncherError, UsageError
 
 TYPE_CHECKING = False
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from launcher.cli.fastparse import Parsed
-    from launcher.cli.options import CommandSpec
+    from launcher.cli.optspec import CommandSpec
     from launcher.paths import Paths
 
 

@@ -19,7 +19,7 @@ import sys
 
 from launcher import __version__
 from launcher.cli import fastparse, image, lifecycle, options, run
-from launcher.errors import LauncherError
+from launcher.errors import LauncherError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,6 +82,13 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
     if not glob.args:
         return _typer([*argv, "--help"])
     name, rest = glob.args[0], glob.args[1:]
+    if _use_vm(glob.values["backend"]) and name not in _LOCAL_ONLY:
+        from launcher.paths import Paths
+        from launcher.vm.forward import execute as forward
+
+        root = glob.values["root"]
+        assert root is None or isinstance(root, str)
+        return forward(Paths.from_root(root), ["--debug", *glob.args] if debug else glob.args)
     if name == "container" and rest and rest[0] in EXECUTORS:  # `container rm` is `rm`
         name, rest = rest[0], rest[1:]
     execute = EXECUTORS.get(name)
@@ -95,6 +102,21 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
     if debug:
         return _timed(execute, root, parsed)
     return execute(root, parsed)
+
+
+_LOCAL_ONLY = frozenset({"machine", "help"})
+
+
+def _use_vm(backend: object) -> bool:
+    """Whether this invocation goes to the VM backend (``--backend``/LAUNCHER_BACKEND,
+    else: hosts without a Linux kernel)."""
+    if backend in (None, ""):
+        return not sys.platform.startswith("linux")
+    if backend not in ("native", "vm"):
+        raise UsageError(f"unknown backend {backend!r}: native or vm")
+    if backend == "native" and not sys.platform.startswith("linux"):
+        raise UsageError("the native backend needs a Linux kernel: use --backend vm")
+    return backend == "vm"
 
 
 def _typer(argv: list[str]) -> int:

@@ -4,136 +4,15 @@ Plain data, no typer: ``fastparse`` reads this table to parse ``launcher run``
 (~15 µs for a typical argv), and ``app`` reads the same table to generate the
 typer commands behind ``--help``, shell completion and the docs. Add an option
 here (and, for ``run``, a slot of the same name on ``RunRequest``) and both
-paths have it.
-
-Values travel as strings from either parser; ``convert_values`` turns them into
-checked values once, so both paths accept and reject exactly the same input.
+paths have it. ``run``'s network options are in ``netopts``; the classes and
+``convert_values``, which checks the parsed strings, in ``optspec``.
 """
 
 from __future__ import annotations
 
 from launcher.cli import convert
-from launcher.errors import UsageError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-FLAG = "flag"  # --rm: present or not; never takes a value
-VALUE = "value"  # --memory 64m: last one wins
-MULTI = "multi"  # -e K=V -e K2=V2: every occurrence kept, in order
-
-# Help is asked for with one of these wherever an option may stand; "-h" only
-# where the command does not claim it (``run -h`` is the hostname, as in Docker).
-HELP_NAMES = ("-h", "--help")
-
-
-class Opt:
-    """One option: its names, what it holds, and how it reads in ``--help``."""
-
-    __slots__ = ("convert", "default", "dest", "env", "help", "kind", "metavar", "names")
-
-    def __init__(
-        self,
-        names: tuple[str, ...],
-        dest: str,
-        kind: str = FLAG,
-        help: str = "",
-        *,
-        metavar: str = "",
-        convert: Callable[[str], object] | None = None,
-        default: str | None = None,
-        env: str | None = None,
-    ) -> None:
-        self.names = names  # short ("-e") and long ("--env") names, as typed
-        self.dest = dest  # key in the parsed values (a RunRequest slot for `run`)
-        self.kind = kind
-        self.help = help
-        self.metavar = metavar
-        self.convert = convert  # str -> value, raises ValueError(reason); None keeps the str
-        self.default = default  # the raw string used when the option is absent
-        self.env = env  # environment variable read when the option is absent (VALUE only)
-
-    @property
-    def label(self) -> str:
-        """``-m, --memory`` as Docker names a flag in messages."""
-        short = [n for n in self.names if not n.startswith("--")]
-        return ", ".join(short + [n for n in self.names if n.startswith("--")])
-
-    def initial(self) -> object:
-        """The raw value before any occurrence is seen."""
-        if self.kind == FLAG:
-            return False
-        if self.kind == MULTI:
-            return []
-        return self.default
-
-
-class Arg:
-    """A positional argument; ``rest`` takes everything after it (``CMD...``)."""
-
-    __slots__ = ("dest", "help", "metavar", "rest")
-
-    def __init__(self, dest: str, metavar: str, help: str, *, rest: bool = False) -> None:
-        self.dest = dest
-        self.metavar = metavar
-        self.help = help
-        self.rest = rest
-
-
-class CommandSpec:
-    """A command's options and positionals, with the lookups the parser needs."""
-
-    __slots__ = ("args", "help", "interspersed", "long", "name", "options", "short")
-
-    def __init__(
-        self,
-        name: str,
-        help: str,
-        options: tuple[Opt, ...],
-        args: tuple[Arg, ...] = (),
-        *,
-        interspersed: bool = True,
-    ) -> None:
-        self.name = name
-        self.help = help
-        self.options = options
-        self.args = args
-        # False: options end at the first positional, the rest is passed on
-        # verbatim (``launcher run busybox ls -l`` gives ``-l`` to ls).
-        self.interspersed = interspersed
-        self.long = {n: o for o in options for n in o.names if n.startswith("--")}
-        self.short = {n[1]: o for o in options for n in o.names if len(n) == 2}
-
-    def arity_error(self) -> UsageError:
-        fixed = sum(1 for a in self.args if not a.rest)
-        plural = "" if fixed == 1 else "s"
-        how = "at least" if any(a.rest for a in self.args) else "exactly"
-        return UsageError(f'"{self.name}" requires {how} {fixed} argument{plural}')
-
-
-def convert_values(spec: CommandSpec, raw: dict[str, object]) -> dict[str, object]:
-    """Raw parsed values → checked values, in table order (so errors come in that order)."""
-    out: dict[str, object] = {}
-    for opt in spec.options:
-        value = raw[opt.dest]
-        if opt.convert is not None:
-            if isinstance(value, list):
-                value = [_convert(opt, str(v)) for v in value]
-            elif isinstance(value, str):
-                value = _convert(opt, value)
-        out[opt.dest] = value
-    return out
-
-
-def _convert(opt: Opt, text: str) -> object:
-    assert opt.convert is not None
-    try:
-        return opt.convert(text)
-    except ValueError as exc:
-        msg = f'invalid argument "{text}" for "{opt.label}" flag: {exc}'
-        raise UsageError(msg) from None
-
+from launcher.cli.netopts import NETWORK_OPTS
+from launcher.cli.optspec import FLAG, MULTI, VALUE, Arg, CommandSpec, Opt
 
 # Shared by run and exec (one Opt: both parse and document them the same way).
 ENV_OPT = Opt(
@@ -167,6 +46,14 @@ GLOBAL = CommandSpec(
             "Print tracebacks and per-phase timings (or set LAUNCHER_DEBUG=1)",
         ),
         Opt(("--version",), "version", FLAG, "Print the version and exit"),
+        Opt(
+            ("--backend",),
+            "backend",
+            VALUE,
+            "native (Linux) or vm (a Linux VM; the default without a Linux kernel)",
+            metavar="NAME",
+            env="LAUNCHER_BACKEND",
+        ),
     ),
     (
         Arg("command", "COMMAND", "The command to run"),
@@ -317,77 +204,7 @@ RUN = CommandSpec(
             metavar="CAP",
             convert=convert.capability,
         ),
-        Opt(
-            ("--network", "--net"),
-            "network",
-            VALUE,
-            "Network: bridge (default; see launcher.conf), none, host, container:NAME, "
-            "or a network's name",
-            metavar="NETWORK",
-            convert=convert.network,
-        ),
-        Opt(
-            ("-p", "--publish"),
-            "publish",
-            MULTI,
-            "Publish a container's port on the host (repeatable)",
-            metavar="[IP:][HOST:]PORT[/PROTO]",
-            convert=convert.publish,
-        ),
-        Opt(
-            ("-P", "--publish-all"),
-            "publish_all",
-            FLAG,
-            "Publish every port the image exposes on a free host port",
-        ),
-        Opt(
-            ("--ip",),
-            "ip",
-            VALUE,
-            "IPv4 address on a user-defined network",
-            metavar="ADDRESS",
-            convert=convert.ip_address,
-        ),
-        Opt(
-            ("--network-alias",),
-            "network_aliases",
-            MULTI,
-            "Another name for the container on its network (repeatable)",
-            metavar="NAME",
-            convert=convert.network_alias,
-        ),
-        Opt(
-            ("--dns",),
-            "dns",
-            MULTI,
-            "DNS server for /etc/resolv.conf (repeatable)",
-            metavar="ADDRESS",
-            convert=convert.nameserver,
-        ),
-        Opt(
-            ("--dns-search",),
-            "dns_search",
-            MULTI,
-            "DNS search domain (repeatable; . for none)",
-            metavar="DOMAIN",
-            convert=convert.dns_search,
-        ),
-        Opt(
-            ("--dns-option",),
-            "dns_options",
-            MULTI,
-            "Resolver option, like ndots:2 (repeatable)",
-            metavar="OPTION",
-            convert=convert.dns_option,
-        ),
-        Opt(
-            ("--add-host",),
-            "add_hosts",
-            MULTI,
-            "Add a line to /etc/hosts (repeatable; IP host-gateway: the host)",
-            metavar="NAME:IP",
-            convert=convert.add_host,
-        ),
+        *NETWORK_OPTS,
         Opt(
             ("--name",),
             "name",

@@ -6,7 +6,8 @@ parser read the argv, the request is built and checked here, once.
 
 from __future__ import annotations
 
-from launcher.cli.options import RUN, convert_values
+from launcher.cli.options import RUN
+from launcher.cli.optspec import convert_values
 from launcher.spec.request import RunRequest
 
 TYPE_CHECKING = False

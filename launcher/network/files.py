@@ -15,8 +15,8 @@
 
 Every write is temp + fsync + rename, mode 0600, so a reader sees the old or
 the new file, never half of one. Writers of one network's state hold an
-flock on its state directory (:class:`DirLock`); ``network create`` holds one
-on ``storage/networks`` while it picks a free subnet.
+flock on its state directory (``DirLock``, from :mod:`launcher.locks`);
+``network create`` holds one on ``storage/networks`` while it picks a free subnet.
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ import os
 
 from launcher import fastjson
 from launcher.errors import StateError
+
+# Re-exported: the network modules lock and make their directories through ``files``.
+from launcher.locks import DirLock as DirLock
+from launcher.locks import FileLock as FileLock
+from launcher.locks import make_private_dirs as make_private_dirs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -115,70 +120,3 @@ def remove_file(path: str) -> bool:
         return True
     except FileNotFoundError:
         return False
-
-
-def make_private_dirs(path: str) -> None:
-    """``mkdir -p`` where every directory made is 0700 (``os.makedirs`` gives
-    its mode to the last one only)."""
-    if os.path.isdir(path):
-        return
-    parent = os.path.dirname(path)
-    if parent and parent != path:
-        make_private_dirs(parent)
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-
-
-class DirLock:
-    """An exclusive flock on a directory (made 0700 if missing), for a ``with``."""
-
-    __slots__ = ("_fd", "path")
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd = -1
-
-    def __enter__(self) -> DirLock:
-        import fcntl
-
-        make_private_dirs(self.path)
-        self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(self._fd)
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self._fd)
-        self._fd = -1
-
-
-class FileLock:
-    """An exclusive flock on a lock file (made 0600 if missing), for a ``with``."""
-
-    __slots__ = ("_fd", "path")
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd = -1
-
-    def __enter__(self) -> FileLock:
-        import fcntl
-
-        make_private_dirs(os.path.dirname(self.path))
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                           0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(self._fd)
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self._fd)
-        self._fd = -1

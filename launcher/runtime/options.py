@@ -7,7 +7,7 @@ container.
 
 from __future__ import annotations
 
-from launcher.cli.options import FLAG, MULTI, VALUE, Arg, CommandSpec, Opt
+from launcher.cli.optspec import FLAG, MULTI, VALUE, Arg, CommandSpec, Opt
 
 ID = Arg("id", "CONTAINER_ID", "the container id")
 

@@ -258,7 +258,7 @@ def published(arch: str) -> str | None:
 def resolve(paths: Paths, image: str | None, arch: str) -> str:
     """The image directory for ``machine init --image`` (or its default)."""
     if image:
-        if image.startswith(("http://", "https://")):
+        if "://" in image:
             return from_url(paths, image)
         return from_directory(paths, os.path.abspath(image))
     url = published(arch)

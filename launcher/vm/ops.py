@@ -87,8 +87,6 @@ def _cmdline(image_dir: str) -> str:
 
 
 def _populate(m: Machine) -> None:
-    import subprocess
-
     from launcher.vm.sshconn import generate_keypair
 
     client_priv, client_pub = generate_keypair()
@@ -103,6 +101,13 @@ def _populate(m: Machine) -> None:
     _write(fw["authorized_keys"], client_pub + "\n")
     _write(fw["hostname"], m.name)
     _write(fw["shares"], "".join(f"{tag} {path}\n" for tag, path in m.share_tags()))
+    _qemu_img(m)
+
+
+def _qemu_img(m: Machine) -> None:
+    """The machine's disk: a qcow2 overlay over the image's, at its full size."""
+    import subprocess
+
     res = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
                           os.path.join(m.image_dir, "disk.qcow2"), m.disk, f"{m.disk_gb}G"],
                          capture_output=True, text=True, check=False)

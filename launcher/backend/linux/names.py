@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from launcher.errors import ConflictError
+from launcher.locks import DirLock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def claim(paths: Paths, name: str, cid: str) -> str:
         return link
     except FileExistsError:
         pass
-    with _locked(directory):
+    with DirLock(directory):
         owner = _target(link)
         if owner is None or _is_stale(paths, owner):  # released meanwhile, or stale
             if owner is not None:
@@ -55,7 +56,7 @@ def prune_stale(paths: Paths) -> list[str]:
         entries = os.listdir(directory)
     except FileNotFoundError:
         return removed
-    with _locked(directory):
+    with DirLock(directory):
         for name in entries:
             owner = _target(os.path.join(directory, name))
             if owner is not None and _is_stale(paths, owner):
@@ -74,19 +75,3 @@ def _target(link: str) -> str | None:
 def _is_stale(paths: Paths, cid: str) -> bool:
     return not os.path.isdir(os.path.join(paths.storage, "containers", cid))
 
-
-class _locked:
-    __slots__ = ("_fd", "_path")
-
-    def __init__(self, directory: str) -> None:
-        self._path = directory
-        self._fd = -1
-
-    def __enter__(self) -> None:
-        import fcntl
-
-        self._fd = os.open(self._path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self._fd)

@@ -1,0 +1,253 @@
+"""The VM backend, as the CLI sees it: forward one invocation to the machine.
+
+When the backend is ``vm`` (``--backend vm``, ``LAUNCHER_BACKEND=vm``, or any
+host without a Linux kernel), ``launcher ARGS`` becomes ``launcher ARGS`` in
+the guest, through the host agent. What refers to the host is translated
+first, and nothing else is touched, so flags, output and exit codes are the
+native backend's own:
+
+* ``-v /host/dir:/data`` — host directories are shared with the machine at
+  the same path (``machine init -v``, default: the home directory), so the
+  path stays as it is; a path outside every share is refused (exit 125).
+* ``-p [IP:]HOST:CONTAINER`` — a QEMU forward from the host's ``IP:HOST`` to
+  the guest's ``HOST`` is added before the run, and the guest publishes on all
+  its addresses. An empty host port gets a free one chosen here.
+* ``import FILE``, ``load -i FILE``, ``save -o FILE`` — the file travels over
+  the SSH channel as the command's stdin/stdout (``import -``, ``load``,
+  ``save`` to stdout), so no temporary copy is left in the guest.
+
+The default machine is created (``machine init``) and started on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from launcher.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from launcher.paths import Paths
+    from launcher.vm.machine import Machine
+
+MACHINE_ENV = "LAUNCHER_MACHINE"
+
+
+class Plan:
+    """The guest's argv plus what the host does around it."""
+
+    __slots__ = ("argv", "forwards", "pty", "stdin_file", "stdin_tty", "stdout_file")
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        self.forwards: list[tuple[str, str, int, int]] = []  # proto, host ip, host, guest
+        self.stdin_file: str | None = None
+        self.stdout_file: str | None = None
+        self.stdin_tty = False  # pass our stdin (run -i, exec -i, load from a pipe)
+        self.pty = False
+
+
+def ensure_machine(paths: Paths, name: str) -> Machine:
+    """The machine, created and started if need be (progress on stderr)."""
+    from launcher.errors import NotFoundError
+    from launcher.vm import ops
+    from launcher.vm.machine import Machine, status
+
+    try:
+        m = Machine.load(paths, name)
+    except NotFoundError:
+        sys.stderr.write(f"launcher: creating machine {name} (first use)\n")
+        m = ops.init(paths, name, shares=_home_share())
+    state, _ = status(m)
+    if state == "stopped":
+        sys.stderr.write(f"launcher: starting machine {name}\n")
+        ops.start(paths, name)
+    elif state == "starting":
+        from launcher.vm.sshconn import wait_banner
+
+        port = m.ssh_port()
+        if port is not None:
+            import time
+
+            wait_banner(port, time.monotonic() + ops.BOOT_TIMEOUT)
+    elif state == "broken":
+        from launcher.errors import StateError
+
+        raise StateError(f"machine {name} is broken: {_} (launcher machine rm -f {name})")
+    return m
+
+
+def _home_share() -> list[str]:
+    home = os.path.expanduser("~")
+    return [home] if os.path.isdir(home) and home != "/" else []
+
+
+def plan(m: Machine, argv: list[str]) -> Plan:
+    """Translate ``argv`` (after launcher's global options) for the guest."""
+    p = Plan(list(argv))
+    cmd = argv[0] if argv else ""
+    if cmd in ("run", "create"):
+        _plan_run(m, p)
+    elif cmd == "exec":
+        flags = _flags(argv[1:])
+        p.stdin_tty = "i" in flags
+        p.pty = "t" in flags and sys.stdin.isatty()
+    elif cmd == "import" and len(argv) >= 2 and argv[1] != "-":
+        p.stdin_file, p.argv[1] = argv[1], "-"
+    elif cmd == "load":
+        _plan_file_opt(p, ("-i", "--input"), "stdin")
+        if p.stdin_file is None:
+            p.stdin_tty = not sys.stdin.isatty()
+    elif cmd == "save":
+        _plan_file_opt(p, ("-o", "--output"), "stdout")
+    return p
+
+
+def _flags(words: list[str]) -> set[str]:
+    """Single-letter flags seen before the first positional (-it → i, t)."""
+    seen: set[str] = set()
+    for w in words:
+        if not w.startswith("-") or w == "--":
+            break
+        if w in ("--interactive",):
+            seen.add("i")
+        elif w in ("--tty",):
+            seen.add("t")
+        elif not w.startswith("--"):
+            seen.update(w[1:])
+    return seen
+
+
+def _plan_file_opt(p: Plan, names: tuple[str, ...], where: str) -> None:
+    out: list[str] = []
+    words = iter(p.argv)
+    for w in words:
+        name, eq, value = w.partition("=")
+        if name in names:
+            path = value if eq else next(words, "")
+            if where == "stdin":
+                p.stdin_file = path
+            else:
+                p.stdout_file = path
+            continue
+        out.append(w)
+    p.argv = out
+
+
+def _plan_run(m: Machine, p: Plan) -> None:
+    """-v paths checked against the shares, -p turned into forwards."""
+    from launcher.cli import options
+    from launcher.cli.fastparse import parse
+
+    spec = options.HOT["run"]
+    parsed = parse(spec, p.argv[1:])
+    values = parsed.values
+    p.stdin_tty = bool(values.get("interactive"))
+    p.pty = bool(values.get("tty")) and sys.stdin.isatty()
+    for vol in _strings(values.get("volumes")):
+        _check_shared(m, vol)
+    if values.get("publish_all"):
+        raise UsageError("-P/--publish-all is not supported through the VM backend yet: "
+                         "publish ports with -p HOST:CONTAINER")
+    publish = _strings(values.get("publish"))
+    if publish:
+        p.argv = [p.argv[0], *_rewrite_publish(m, p, spec, p.argv[1:])]
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _check_shared(m: Machine, vol: str) -> None:
+    src = vol.split(":", 1)[0]
+    if not src.startswith("/"):
+        return  # a named volume: lives in the guest
+    real = os.path.realpath(src)
+    if not any(real == s or real.startswith(s.rstrip("/") + "/") for s in m.shares):
+        shares = ", ".join(m.shares) or "none"
+        raise UsageError(f"cannot bind {src}: it is not shared with machine {m.name} "
+                         f"(shared: {shares}; share it with `launcher machine init -v DIR`)")
+
+
+def _rewrite_publish(m: Machine, p: Plan, spec: object, words: list[str]) -> list[str]:
+    """Replace each -p value by the guest's and record the host forward."""
+    from launcher.network import ports
+
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        value = None
+        if w in ("-p", "--publish") and i + 1 < len(words):
+            value, i = words[i + 1], i + 2
+        elif w.startswith("--publish="):
+            value, i = w.partition("=")[2], i + 1
+        elif w.startswith("-p") and not w.startswith("--") and len(w) > 2:
+            value, i = w[2:], i + 1
+        elif not w.startswith("-"):
+            return out + words[i:]  # the image: the rest is the command
+        else:
+            out.append(w)
+            i += 1
+            continue
+        try:
+            mappings = ports.parse_publish(value)
+        except ValueError as exc:
+            raise UsageError(f'invalid argument "{value}" for "-p, --publish" flag: '
+                             f"{exc}") from None
+        for mapping in mappings:
+            host_port = mapping.host_port or _free_port()
+            ip = mapping.host_ip or "0.0.0.0"
+            p.forwards.append((mapping.proto, ip, host_port, host_port))
+            out += ["-p", f"{host_port}:{mapping.container_port}/{mapping.proto}"]
+    return out
+
+
+def _free_port() -> int:
+    import _socket
+
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+    finally:
+        s.close()
+
+
+def execute(paths: Paths, argv: list[str]) -> int:
+    """Run ``launcher ARGV`` in the machine; the exit code."""
+    from launcher.vm import agentclient, qemu
+
+    if not argv:
+        raise UsageError("no command")
+    m = ensure_machine(paths, os.environ.get(MACHINE_ENV) or "default")
+    p = plan(m, argv)
+    for proto, ip, host_port, guest_port in p.forwards:
+        try:
+            qemu.hostfwd(m, proto, ip, host_port, guest_port, add=False)
+        except Exception:
+            pass  # none there yet
+        qemu.hostfwd(m, proto, ip, host_port, guest_port)
+    env = {k: v for k, v in os.environ.items() if k.startswith(("LANG", "LC_", "TERM", "TZ"))}
+    stdin_fd: int | None = 0 if p.stdin_tty else None
+    opened: list[int] = []
+    try:
+        if p.stdin_file is not None:
+            stdin_fd = os.open(p.stdin_file, os.O_RDONLY | os.O_CLOEXEC)
+            opened.append(stdin_fd)
+        if p.stdout_file is not None:
+            fd = os.open(p.stdout_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                         0o644)
+            opened.append(fd)
+            saved = os.dup(1)
+            os.dup2(fd, 1)
+            try:
+                return agentclient.run(paths, m, p.argv, env, pty=False, stdin=stdin_fd)
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+        return agentclient.run(paths, m, p.argv, env, pty=p.pty, stdin=stdin_fd)
+    finally:
+        for fd in opened:
+            os.close(fd)
