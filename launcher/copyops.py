@@ -38,10 +38,10 @@ from launcher.errors import LauncherError, NotFoundError, RuntimeFailure, UsageE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import BinaryIO
 
-    from launcher.backend.linux.copyextract import Extractor
-    from launcher.backend.linux.copyfs import Reader
+    from launcher.backend.linux.copyfs import Entry, Reader
     from launcher.paths import Paths
     from launcher.spec.model import IDMapping, Spec
 
@@ -258,14 +258,7 @@ def _copy_tree(parent: int, name: str, top: str, src_is_dir: bool, dst: End,
     try:
         into, top = plan(dst, dparent, dname, dst_st, src_is_dir, top)
         where = dst.describe() if into != dparent or dname == "." else _parent_of(dst)
-        ex = _extractor(into, owner, parent_owner, where, dst)
-        try:
-            for info, data in walk(parent, name, top):
-                ex.add(info, data)
-            ex.finish()
-        finally:
-            ex.close()
-        return ex.copied
+        return _extract(walk(parent, name, top), into, owner, parent_owner, where, dst)
     except OSError as exc:
         raise _write_error(dst, exc) from exc
     finally:
@@ -285,14 +278,7 @@ def _extract_stream(stream: Reader, dst: End, owner: Ids | None, parent_owner: I
             raise UsageError(f'destination "{dst.describe()}" must be a directory')
         if name != ".":
             into = os.open(name, _PATH_DIR | os.O_NOFOLLOW, dir_fd=parent)
-        ex = _extractor(into, owner, parent_owner, dst.describe(), dst)
-        try:
-            for info, data in read_tar(stream):
-                ex.add(info, data)
-            ex.finish()
-        finally:
-            ex.close()
-        return ex.copied
+        return _extract(read_tar(stream), into, owner, parent_owner, dst.describe(), dst)
     except OSError as exc:
         raise _write_error(dst, exc) from exc
     finally:
@@ -301,8 +287,10 @@ def _extract_stream(stream: Reader, dst: End, owner: Ids | None, parent_owner: I
         os.close(parent)
 
 
-def _extractor(into: int, owner: Ids | None, parent_owner: Ids, where: str, dst: End
-               ) -> Extractor:
+def _extract(entries: Iterable[Entry], into: int, owner: Ids | None, parent_owner: Ids,
+             where: str, dst: End) -> int:
+    """Apply ``entries`` in the directory fd ``into``; the bytes of content copied.
+    ``where`` names ``into`` in the Extractor's errors."""
     from launcher.backend.linux.copyextract import Extractor
     from launcher.backend.linux.copyfs import kernel_fs
 
@@ -310,7 +298,14 @@ def _extractor(into: int, owner: Ids | None, parent_owner: Ids, where: str, dst:
     if fs:
         raise LauncherError(f"cannot copy to {dst.describe()}: it is on {fs}, a kernel "
                             "file system")
-    return Extractor(into, owner, parent_owner, where)
+    ex = Extractor(into, owner, parent_owner, where)
+    try:
+        for info, data in entries:
+            ex.add(info, data)
+        ex.finish()
+    finally:
+        ex.close()
+    return ex.copied
 
 
 def _parent_of(end: End) -> str:

@@ -82,7 +82,9 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
     if not glob.args:
         return _typer([*argv, "--help"])
     name, rest = glob.args[0], glob.args[1:]
-    if _use_vm(glob.values["backend"]) and name not in _LOCAL_ONLY:
+    local = (name in _LOCAL_ONLY or "--help" in rest
+             or (name == "system" and rest[:1] == ["info"]))
+    if not local and _use_vm(glob.values["backend"]):
         from launcher.paths import Paths
         from launcher.vm.forward import execute as forward
 
@@ -104,7 +106,8 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
     return execute(root, parsed)
 
 
-_LOCAL_ONLY = frozenset({"machine", "help"})
+# Commands about this host or launcher itself, never forwarded to a machine.
+_LOCAL_ONLY = frozenset({"machine", "help", "version"})
 
 
 def _use_vm(backend: object) -> bool:

@@ -15,7 +15,8 @@
   network.json and the endpoint records say, after a crash at any step.
 
 Nothing here runs for ``--network none``/``host`` beyond writing files, and
-no pyroute2 or nft is touched until a bridge network needs it.
+no netlink socket is opened and no nft rule touched until a bridge network
+needs it.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def _store(paths: Paths, ops: NetOps | None) -> NetworkStore:
     if ops is None:
         from launcher.network.link import RealNetOps
 
-        ops = RealNetOps()  # opens no socket (nor imports pyroute2) until first used
+        ops = RealNetOps()  # opens no netlink socket until first used
     return NetworkStore(paths, ops)
 
 

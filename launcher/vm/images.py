@@ -194,6 +194,12 @@ def _fetch(url: str, dest: str | None) -> bytes:
 
 def built(paths: Paths, arch: str) -> str:
     """The image built by ``provision/`` for this checkout (once per recipe key)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        raise ImageError("no published guest image is reachable, and images are built only "
+                         "on Linux hosts (provision/ needs apt and mkfs.ext4): use "
+                         "`launcher machine init --image PATH|URL`")
     key = recipe_key()
     out = os.path.join(cache_dir(paths), "images", f"built-{key}")
     if os.path.isdir(out):

@@ -25,3 +25,18 @@ def test_named_point_kills_the_process() -> None:
 def test_other_or_no_point_runs_on() -> None:
     assert run("a.two").stdout == "past\n"
     assert run(None).stdout == "past\n"
+
+
+def test_the_docstring_names_every_point() -> None:
+    import re
+    from pathlib import Path
+
+    import launcher
+    from launcher import faults
+
+    root = Path(launcher.__file__).parent
+    found = {m for f in root.rglob("*.py") if f.name != "faults.py"
+             for m in re.findall(r"""\bpoint\(["']([a-z]+\.[a-z]+)["']\)""", f.read_text())}
+    assert len(found) > 20
+    listed = set(re.findall(r"\b[a-z]+\.[a-z]+\b", faults.__doc__ or ""))
+    assert found <= listed, sorted(found - listed)

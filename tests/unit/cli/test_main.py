@@ -8,6 +8,7 @@ import pytest
 
 from launcher import __version__
 from launcher.cli import main, options
+from launcher.cli.optspec import CommandSpec
 from launcher.errors import ExecFailure, NotFoundError, RuntimeFailure
 
 from .conftest import FakeEngine
@@ -124,7 +125,7 @@ def test_no_command_shows_help(engine: FakeEngine, capsys: pytest.CaptureFixture
 )
 def test_help_lists_every_option(
     argv: list[str],
-    spec: options.CommandSpec,
+    spec: CommandSpec,
     engine: FakeEngine,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
