@@ -43,11 +43,20 @@ EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH", "1700000000"))
 FS_UUID = "6a0c8b1e-1a0c-4c8e-8000-6c61756e6368"  # fixed: reproducible disks
 HASH_SEED = "6a0c8b1e-1a0c-4c8e-8001-6c61756e6368"
 DISK_SIZE = "3G"  # sparse; grown in the guest to --disk-size (boot.d/60-disk.sh)
-KERNEL_PACKAGE = {"x86_64": "linux-image-cloud-amd64", "aarch64": "linux-image-arm64"}
+# Debian's generic kernels: the cloud flavour boots faster but has no 9p, and
+# host directories are shared over 9p (the one transport QEMU has on Linux,
+# macOS and Windows alike).
+KERNEL_PACKAGE = {"x86_64": "linux-image-amd64", "aarch64": "linux-image-arm64"}
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
-# Loaded by the initramfs, in this order (dependencies first).
-INITRD_MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-                  "virtio_pci", "virtio_blk")
+# What the initramfs loads to mount the root disk; their dependencies come along.
+INITRD_MODULES = ("virtio_pci", "virtio_blk", "crc32c_generic", "ext4")
+# Module directories kept in the guest (the rest, sound, GPUs, NICs and the like,
+# is dropped: a VM has none of that hardware).
+KEEP_MODULES = ("kernel/fs", "kernel/net", "kernel/lib", "kernel/crypto", "kernel/arch",
+                "kernel/block", "kernel/mm", "kernel/virt", "kernel/drivers/virtio",
+                "kernel/drivers/block", "kernel/drivers/char", "kernel/drivers/base",
+                "kernel/drivers/md", "kernel/drivers/nvdimm", "kernel/drivers/vhost",
+                "kernel/drivers/firmware")
 CMDLINE = "console=ttyS0 quiet panic=-1 rootfstype=ext4"
 PY = "python3.11"
 PROBE_MARKER = "LAUNCHER-ACCEL-PROBE-OK"  # launcher.vm.accel.PROBE_MARKER
@@ -195,27 +204,66 @@ def kernel_version(root: str) -> str:
     return versions[0]
 
 
+def trim_modules(root: str, version: str) -> None:
+    """Drop the modules of hardware a VM never has (and top-level NIC drivers
+    other than virtio's and the virtual ones stay: drivers/net/*.ko)."""
+    base = os.path.join(root, "usr/lib/modules", version)
+    for top, dirs, _files in os.walk(os.path.join(base, "kernel"), topdown=True):
+        rel = os.path.relpath(top, base)
+        if rel == "kernel/drivers/net":
+            for d in dirs:
+                shutil.rmtree(os.path.join(top, d))
+            dirs[:] = []
+            continue
+        for d in list(dirs):
+            sub = f"{rel}/{d}"
+            keep = any(sub == k or sub.startswith(k + "/") or k.startswith(sub + "/")
+                       for k in (*KEEP_MODULES, "kernel/drivers/net"))
+            if not keep:
+                shutil.rmtree(os.path.join(top, d))
+                dirs.remove(d)
+
+
+def module_closure(root: str, version: str, names: tuple[str, ...]) -> list[str]:
+    """The modules.dep paths of ``names`` and their dependencies, dependencies first."""
+    base = os.path.join(root, "usr/lib/modules", version)
+    deps: dict[str, list[str]] = {}
+    with open(os.path.join(base, "modules.dep")) as f:
+        for line in f:
+            mod, _, rest = line.partition(":")
+            deps[mod] = rest.split()
+    by_name = {os.path.basename(p).split(".ko")[0].replace("-", "_"): p for p in deps}
+    order: list[str] = []
+
+    def visit(path: str) -> None:
+        if path in order:
+            return
+        for dep in deps.get(path, []):
+            visit(dep)
+        order.append(path)
+
+    for name in names:
+        if name not in by_name:
+            raise BuildError(f"the kernel has no module {name}")
+        visit(by_name[name])
+    return order
+
+
 def initramfs(root: str, version: str) -> bytes:
-    """busybox, the virtio drivers and init: just enough to mount /dev/vda."""
-    mods = os.path.join(root, "usr/lib/modules", version, "kernel/drivers")
-    found = {}
-    for base, _dirs, files in os.walk(mods):
-        for name in files:
-            if name.endswith(".ko") and name[:-3] in INITRD_MODULES:
-                found[name[:-3]] = os.path.join(base, name)
-    missing = [m for m in INITRD_MODULES if m not in found]
-    if missing:
-        raise BuildError(f"the kernel has no module {', '.join(missing)}")
+    """busybox, the modules that mount /dev/vda, and init."""
+    base = os.path.join(root, "usr/lib/modules", version)
+    mods = module_closure(root, version, INITRD_MODULES)
     entries: list[tuple[str, int, bytes]] = [(d, cpio.DIR, b"") for d in (
         "bin", "dev", "proc", "newroot", "lib", "lib/modules")]
     with open(os.path.join(root, "usr/bin/busybox"), "rb") as f:
-        entries.append(("bin/busybox", 0o100755, f.read()))
+        entries.append(("bin/busybox", cpio.EXEC, f.read()))
     with open(os.path.join(HERE, "initramfs", "init"), "rb") as f:
-        entries.append(("init", 0o100755, f.read()))
-    entries.append(("modules", 0o100644, " ".join(INITRD_MODULES).encode() + b"\n"))
-    for m in INITRD_MODULES:
-        with open(found[m], "rb") as f:
-            entries.append((f"lib/modules/{m}.ko", 0o100644, f.read()))
+        entries.append(("init", cpio.EXEC, f.read()))
+    names = [os.path.basename(p).split(".ko")[0] for p in mods]
+    entries.append(("modules", cpio.FILE, " ".join(names).encode() + b"\n"))
+    for path, name in zip(mods, names, strict=True):
+        with open(os.path.join(base, path), "rb") as f:
+            entries.append((f"lib/modules/{name}.ko", cpio.FILE, f.read()))
     return cpio.initramfs(entries)
 
 
@@ -254,6 +302,7 @@ def build(out: str, arch: str, wheel: str, key: str) -> dict[str, object]:
         configure(root)
         install_launcher(root, wheel, arch)
         version = kernel_version(root)
+        trim_modules(root, version)
         run(["depmod", "-b", root, version])
         os.makedirs(out, exist_ok=True)
         shutil.copyfile(os.path.join(root, "boot", f"vmlinuz-{version}"),

@@ -4,7 +4,9 @@ Markers (registered in pyproject.toml):
 
 * ``root`` -- needs euid 0 on Linux (namespaces, mounts, cgroups); skipped elsewhere.
   Every test under ``tests/integration/`` gets it automatically.
-* ``vm`` -- boots a virtual machine; skipped unless ``LAUNCHER_TEST_VM=1``.
+* ``vm`` -- boots a virtual machine: runs as root on Linux where QEMU is installed
+  (scripts/setup.sh installs it), or wherever ``LAUNCHER_TEST_VM=1``;
+  ``LAUNCHER_TEST_VM=0`` leaves it out.
 * ``slow`` -- runs by default; leave such tests out with ``-m "not slow"``.
 
 Fixtures:
@@ -41,9 +43,9 @@ def _is_root_on_linux() -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     integration = Path(__file__).parent / "integration"
     skip_root = pytest.mark.skip(reason="needs root on Linux (run as root to include it)")
-    skip_vm = pytest.mark.skip(reason="boots a VM: set LAUNCHER_TEST_VM=1 to include it")
+    skip_vm = pytest.mark.skip(reason="boots a VM: needs QEMU and root, or LAUNCHER_TEST_VM=1")
     is_root = _is_root_on_linux()
-    want_vm = os.environ.get("LAUNCHER_TEST_VM") == "1"
+    want_vm = _want_vm(is_root)
     for item in items:
         if item.path.is_relative_to(integration) and item.get_closest_marker("root") is None:
             item.add_marker(pytest.mark.root)
@@ -51,6 +53,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_root)
         if item.get_closest_marker("vm") is not None and not want_vm:
             item.add_marker(skip_vm)
+
+
+def _want_vm(is_root: bool) -> bool:
+    import shutil
+
+    flag = os.environ.get("LAUNCHER_TEST_VM", "")
+    if flag in ("0", "1"):
+        return flag == "1"
+    return is_root and shutil.which(f"qemu-system-{os.uname().machine}") is not None
 
 
 _session_cgroups: set[str] = set()

@@ -41,6 +41,7 @@ PIDFILE = "agent.pid"
 REQUEST, STDIN, CLOSE_STDIN, RESIZE = b"q", b"i", b"c", b"r"
 STDOUT, STDERR, EXIT = b"o", b"e", b"x"
 CLOCK_EVERY = 600.0
+EOF_GRACE = 2.0
 CLOCK_JUMP = 2.0
 
 
@@ -70,6 +71,7 @@ def serve(m: Machine) -> int:
         except TimeoutError:
             continue
         threading.Thread(target=_session, args=(transport, conn), daemon=True).start()
+    sys.stderr.write(f"launcher agent: the SSH connection to {m.name} ended\n")
     for stale in (path, os.path.join(m.run_dir, PIDFILE)):
         try:
             os.unlink(stale)
@@ -99,6 +101,9 @@ def _session(transport: paramiko.Transport, conn: socket.socket) -> None:
         code = _pump(conn, chan, buf)
         conn.sendall(frame(EXIT, code.to_bytes(4, "big", signed=True)))
     except Exception as exc:  # the CLI gets the reason, the agent goes on
+        import traceback
+
+        traceback.print_exc()  # into agent.log
         try:
             conn.sendall(frame(STDERR, f"launcher: the VM agent: {exc}\n".encode())
                          + frame(EXIT, (125).to_bytes(4, "big", signed=True)))
@@ -127,7 +132,7 @@ def _pump(conn: socket.socket, chan: paramiko.Channel, buf: bytearray) -> int:
 
     from launcher.vm.sshconn import exit_code
 
-    client_open = True
+    client_open, done = True, 0.0
     for kind, payload in split_frames(buf):
         client_open = _from_client(chan, kind, payload) and client_open
     while True:
@@ -146,9 +151,14 @@ def _pump(conn: socket.socket, chan: paramiko.Channel, buf: bytearray) -> int:
             buf += chunk
             for kind, payload in split_frames(buf):
                 _from_client(chan, kind, payload)
-        if (chan.exit_status_ready() and chan.eof_received and not chan.recv_ready()
-                and not chan.recv_stderr_ready()):
-            return exit_code(chan)
+        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            if chan.eof_received:
+                return exit_code(chan)
+            # Exited, but something it started still holds its output open:
+            # what it printed has arrived; don't wait for the straggler.
+            done = done or time.monotonic()
+            if time.monotonic() - done > EOF_GRACE:
+                return exit_code(chan)
 
 
 def _from_client(chan: paramiko.Channel, kind: bytes, payload: bytes) -> bool:

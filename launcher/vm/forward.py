@@ -28,6 +28,7 @@ from launcher.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from launcher.cli.optspec import CommandSpec
     from launcher.paths import Paths
     from launcher.vm.machine import Machine
 
@@ -170,7 +171,38 @@ def _check_shared(m: Machine, vol: str) -> None:
                          f"(shared: {shares}; share it with `launcher machine init -v DIR`)")
 
 
-def _rewrite_publish(m: Machine, p: Plan, spec: object, words: list[str]) -> list[str]:
+def _takes_value(spec: CommandSpec, word: str) -> bool:
+    """Whether option word ``word`` (``--name``, ``-it``, ``-m``) eats the next word."""
+    from launcher.cli.optspec import FLAG
+
+    if word.startswith("--"):
+        opt = spec.long.get(word)
+        return opt is not None and opt.kind != FLAG
+    return _value_at(spec, word) == len(word) - 1
+
+
+def _value_at(spec: CommandSpec, word: str) -> int:
+    """Index of the first value-taking letter of a short cluster, or -1."""
+    from launcher.cli.optspec import FLAG
+
+    for pos in range(1, len(word)):
+        opt = spec.short.get(word[pos])
+        if opt is not None and opt.kind != FLAG:
+            return pos
+    return -1
+
+
+def _split_cluster(spec: CommandSpec, w: str) -> tuple[str, str] | None:
+    """``-itp8080:80`` → (``-it``, ``8080:80``) when the cluster's value is -p's."""
+    if w.startswith("--") or len(w) < 2:
+        return None
+    pos = _value_at(spec, w)
+    if pos < 0 or w[pos] != "p":
+        return None
+    return (w[:pos] if pos > 1 else "", w[pos + 1:])
+
+
+def _rewrite_publish(m: Machine, p: Plan, spec: CommandSpec, words: list[str]) -> list[str]:
     """Replace each -p value by the guest's and record the host forward."""
     from launcher.network import ports
 
@@ -183,13 +215,16 @@ def _rewrite_publish(m: Machine, p: Plan, spec: object, words: list[str]) -> lis
             value, i = words[i + 1], i + 2
         elif w.startswith("--publish="):
             value, i = w.partition("=")[2], i + 1
-        elif w.startswith("-p") and not w.startswith("--") and len(w) > 2:
-            value, i = w[2:], i + 1
-        elif not w.startswith("-"):
+        elif (cut := _split_cluster(spec, w)) is not None and (cut[1] or i + 1 < len(words)):
+            if cut[0]:
+                out.append(cut[0])
+            value, i = (cut[1], i + 1) if cut[1] else (words[i + 1], i + 2)
+        elif w == "--" or not w.startswith("-"):
             return out + words[i:]  # the image: the rest is the command
         else:
-            out.append(w)
-            i += 1
+            take = 2 if "=" not in w and _takes_value(spec, w) else 1
+            out += words[i:i + take]
+            i += take
             continue
         try:
             mappings = ports.parse_publish(value)

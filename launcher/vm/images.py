@@ -34,8 +34,11 @@ FILES = {"kernel": "vmlinuz", "initrd": "initrd.img", "disk": "disk.qcow2", "pro
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+CACHE_ENV = "LAUNCHER_VM_IMAGES"  # another cache directory (tests share one across roots)
+
+
 def cache_dir(paths: Paths) -> str:
-    return os.path.join(paths.storage, "vm-images")
+    return os.environ.get(CACHE_ENV) or os.path.join(paths.storage, "vm-images")
 
 
 def sha256_file(path: str) -> str:
@@ -214,7 +217,39 @@ def built(paths: Paths, arch: str) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; the next one reuses it
         if os.path.isdir(out):
             return out
-        return _build(paths, key, arch, out)
+        built_dir = _build(paths, key, arch, out)
+        prune_built(paths, keep=built_dir)
+        return built_dir
+
+
+KEEP_BUILT = 2  # the newest built images kept besides the ones machines use
+
+
+def prune_built(paths: Paths, keep: str) -> list[str]:
+    """Remove built images no machine of this root uses, beyond the newest few
+    (a source change means a new recipe key, hence a new image)."""
+    import shutil
+
+    from launcher.vm.machine import Machine, list_names
+
+    images_dir = os.path.join(cache_dir(paths), "images")
+    used = {keep}
+    for name in list_names(paths):
+        try:
+            used.add(Machine.load(paths, name).image_dir)
+        except Exception:
+            continue
+    built = sorted((os.path.join(images_dir, n) for n in os.listdir(images_dir)
+                    if n.startswith("built-")), key=os.path.getmtime, reverse=True)
+    gone = [d for d in built[KEEP_BUILT:] if d not in used]
+    for d in gone:
+        shutil.rmtree(d, ignore_errors=True)
+    blobs = os.path.join(cache_dir(paths), "sha256")
+    for name in os.listdir(blobs) if gone and os.path.isdir(blobs) else []:
+        path = os.path.join(blobs, name)
+        if len(name) == 64 and os.stat(path).st_nlink == 1:  # no image links it any more
+            os.unlink(path)
+    return gone
 
 
 def _build(paths: Paths, key: str, arch: str, out: str) -> str:

@@ -225,8 +225,10 @@ def connect(m: Machine, timeout: float = 15.0) -> paramiko.SSHClient:
 def stop(paths: Paths, name: str) -> bool:
     """Power the guest off (sync first); False when it was not running."""
     from launcher.vm import qemu
+    from launcher.vm.agentclient import stop_agent
 
     m = Machine.load(paths, name)
+    stop_agent(m)
     if qemu.alive(m) is None:
         _clear_run(m)
         return False

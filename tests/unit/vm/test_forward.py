@@ -24,12 +24,12 @@ def test_shared_bind_mounts_pass_unshared_are_refused(m: Machine, tmp_path: obje
 
 
 def test_publish_becomes_a_forward_and_the_guests_own_port(m: Machine) -> None:
-    p = forward.plan(m, ["run", "-d", "-p", "127.0.0.1:8080:80", "--publish=5353:53/udp",
-                         "-p9000:90", "busybox", "httpd", "-p", "80"])
+    p = forward.plan(m, ["run", "-d", "--name", "web", "-p", "127.0.0.1:8080:80", "-e", "A=1",
+                         "--publish=5353:53/udp", "-itp9000:90", "busybox", "httpd", "-p", "80"])
     assert p.forwards == [("tcp", "127.0.0.1", 8080, 8080), ("udp", "0.0.0.0", 5353, 5353),
                           ("tcp", "0.0.0.0", 9000, 9000)]
-    assert p.argv == ["run", "-d", "-p", "8080:80/tcp", "-p", "5353:53/udp", "-p",
-                      "9000:90/tcp", "busybox", "httpd", "-p", "80"]
+    assert p.argv == ["run", "-d", "--name", "web", "-p", "8080:80/tcp", "-e", "A=1", "-p",
+                      "5353:53/udp", "-it", "-p", "9000:90/tcp", "busybox", "httpd", "-p", "80"]
 
 
 def test_an_empty_host_port_is_chosen_here(m: Machine) -> None:

@@ -80,3 +80,26 @@ def test_unreachable_and_unsupported_urls(paths: Paths) -> None:
 def test_recipe_key_is_stable() -> None:
     assert images.recipe_key() == images.recipe_key()
     assert len(images.recipe_key()) == 64
+
+
+def test_prune_keeps_the_newest_and_what_machines_use(paths: Paths, tmp_path: Path) -> None:
+    made = []
+    for i in range(4):
+        src = make_image(tmp_path / f"img{i}")
+        (src / "vmlinuz").write_bytes(f"kernel {i}".encode())
+        doc = (src / "image.json").read_text()
+        import json
+
+        d = json.loads(doc)
+        d["kernel"]["sha256"] = images.sha256_file(str(src / "vmlinuz"))
+        (src / "image.json").write_text(json.dumps(d))
+        out = images.from_directory(paths, str(src))
+        built = os.path.join(os.path.dirname(out), f"built-{i}")
+        os.rename(out, built)
+        os.utime(built, (1000 + i, 1000 + i))
+        made.append(built)
+    gone = images.prune_built(paths, keep=made[0])
+    assert sorted(gone) == [made[1]]  # newest two (3, 2) and the one kept (0) stay
+    assert not os.path.exists(made[1])
+    # the kernel blob only image 1 had is gone; shared ones stay
+    assert len(cached_blobs(paths)) == 3 + 3

@@ -1,0 +1,86 @@
+"""One machine for the whole session, booted under whatever accelerator works
+(TCG here), with a shared directory; removed at the end.
+
+The guest image is built by provision/ into a cache shared across runs
+(``LAUNCHER_VM_IMAGES``, keyed by the recipe's hash), so only the first run on
+a host pays for the build.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+LAUNCHER = str(Path(sys.executable).with_name("launcher"))
+IMAGE_CACHE = "/var/tmp/launcher-test-vm-images"
+TIMEOUT = 600
+
+
+class Vm:
+    """The CLI against one machine: ``cli`` runs launcher's own commands
+    (``machine …``), ``run`` forwards through ``--backend vm``."""
+
+    def __init__(self, root: Path, share: Path) -> None:
+        self.root, self.share = root, share
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LAUNCHER_")}
+        self.env["LAUNCHER_VM_IMAGES"] = IMAGE_CACHE
+
+    def __repr__(self) -> str:
+        return f"Vm({self.root})"
+
+    def cli(self, *argv: str, timeout: float = TIMEOUT, **kw: object
+            ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([LAUNCHER, "--root", str(self.root), *argv], env=self.env,
+                              capture_output=True, text=True, timeout=timeout, check=False,
+                              **kw)  # type: ignore[call-overload]
+
+    def vm(self, *argv: str, timeout: float = TIMEOUT, **kw: object
+           ) -> subprocess.CompletedProcess[str]:
+        return self.cli("--backend", "vm", *argv, timeout=timeout, **kw)
+
+    def popen(self, *argv: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([LAUNCHER, "--root", str(self.root), "--backend", "vm", *argv],
+                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "state" / "machines" / "default"
+
+    def qemu_pid(self) -> int | None:
+        try:
+            pid = int((self.run_dir / "qemu.pid").read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+
+@pytest.fixture(scope="session")
+def vm() -> Iterator[Vm]:
+    for tool in ("qemu-system-x86_64", "qemu-img", "mkfs.ext4", "depmod", "apt-get"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"the VM tests need {tool}")
+    os.makedirs(IMAGE_CACHE, mode=0o700, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="lt-vm-"))
+    share = base / "share"
+    share.mkdir()
+    v = Vm(base / "root", share)
+    try:
+        res = v.cli("machine", "init", "--memory", "1g", "--cpus", "2", "-v", str(share))
+        assert res.returncode == 0, res.stderr
+        res = v.cli("machine", "start")
+        assert res.returncode == 0, res.stderr
+        assert "ssh banner:" in res.stderr and "started in" in res.stdout
+        yield v
+    finally:
+        v.cli("machine", "rm", "-f", timeout=120)
+        if os.environ.get("LAUNCHER_TEST_KEEP") != "1":
+            shutil.rmtree(base, ignore_errors=True)

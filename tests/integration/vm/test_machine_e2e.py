@@ -1,0 +1,149 @@
+"""The VM backend end to end: a real guest booted with QEMU (TCG here), containers
+run in it through the host agent, a port published to the host, a host directory
+bound in, and the faults the issue names."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.integration.vm.conftest import Vm
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+
+def test_machine_is_listed_running(vm: Vm) -> None:
+    res = vm.cli("machine", "ls", "--format", "json")
+    (row,) = [json.loads(line) for line in res.stdout.splitlines()]
+    assert (row["Name"], row["Status"], row["Shares"]) == ("default", "running", [str(vm.share)])
+    doc = json.loads(vm.cli("machine", "inspect").stdout)[0]
+    assert doc["SSHPort"] > 0 and doc["Arch"] == os.uname().machine
+
+
+def test_output_and_exit_codes_come_back(vm: Vm) -> None:
+    res = vm.vm("run", "--rm", "busybox", "echo", "hello from the guest")
+    assert (res.returncode, res.stdout) == (0, "hello from the guest\n"), res.stderr
+    assert vm.vm("run", "--rm", "busybox", "sh", "-c", "exit 7").returncode == 7
+    # PID 1 of a namespace ignores SIGKILL from inside it: the container's init is
+    # killed from outside (`kill`), and reports 128+9 as it would natively.
+    assert vm.vm("run", "-d", "--name", "victim", "busybox", "sleep", "600").returncode == 0
+    assert vm.vm("kill", "victim").returncode == 0
+    assert vm.vm("wait", "victim").stdout.strip() == "137"
+    assert vm.vm("rm", "victim").returncode == 0
+    res = vm.vm("run", "--rm", "--pull", "never", "nosuch/image:1")
+    assert res.returncode == 125 and len(res.stderr.splitlines()) == 1, res.stderr
+    assert res.stderr.startswith("launcher: ")
+
+
+def test_stdin_and_large_output(vm: Vm) -> None:
+    res = vm.vm("run", "--rm", "-i", "busybox", "wc", "-c", input="x" * 100000)
+    assert res.stdout.strip() == "100000", res.stderr
+    res = vm.vm("run", "--rm", "busybox", "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' y")
+    assert len(res.stdout) == 3000000 and set(res.stdout) == {"y"}
+
+
+def test_a_host_directory_is_bound(vm: Vm) -> None:
+    (vm.share / "in.txt").write_text("from the host\n")
+    res = vm.vm("run", "--rm", "-v", f"{vm.share}:/data", "busybox", "sh", "-c",
+                "cat /data/in.txt; echo from the container > /data/out.txt")
+    assert res.stdout == "from the host\n", res.stderr
+    assert (vm.share / "out.txt").read_text() == "from the container\n"
+    res = vm.vm("run", "--rm", "-v", "/etc:/x", "busybox", "true")
+    assert res.returncode == 125 and "not shared" in res.stderr
+
+
+def test_a_published_port_is_reached_from_the_host(vm: Vm) -> None:
+    www = vm.share / "www"
+    www.mkdir(exist_ok=True)
+    (www / "index.html").write_text("served from a container in the VM\n")
+    port = _free_port()
+    res = vm.vm("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "-v",
+                f"{www}:/www:ro", "busybox", "httpd", "-f", "-p", "80", "-h", "/www")
+    assert res.returncode == 0, res.stderr
+    try:
+        body = _fetch(f"http://127.0.0.1:{port}/", 60)
+        assert body == "served from a container in the VM\n"
+    finally:
+        assert vm.vm("rm", "-f", "web").returncode == 0
+
+
+def test_save_and_import_travel_over_the_channel(vm: Vm, tmp_path: Path) -> None:
+    out = tmp_path / "busybox.tar"
+    assert vm.vm("save", "-o", str(out), "busybox").returncode == 0
+    with tarfile.open(out) as tar:
+        assert "manifest.json" in tar.getnames()
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 6
+        tar.addfile(info, __import__("io").BytesIO(b"hello\n"))
+    assert vm.vm("import", str(rootfs), "lt-imported:1").returncode == 0
+    assert "lt-imported" in vm.vm("images").stdout
+
+
+def test_host_key_mismatch_is_refused(vm: Vm) -> None:
+    pub = vm.root / "storage" / "machines" / "default" / "ssh_host_ed25519_key.pub"
+    good = pub.read_text()
+    other = vm.root / "storage" / "machines" / "default" / "id_ed25519.pub"
+    pub.write_text(other.read_text())  # a valid key, but not the guest's
+    try:
+        res = vm.cli("machine", "ssh", "default", "true")
+        assert res.returncode == 125 and "does not match the pinned key" in res.stderr
+    finally:
+        pub.write_text(good)
+    assert vm.cli("machine", "ssh", "default", "true").returncode == 0
+
+
+def test_ssh_dropped_mid_run_keeps_the_container(vm: Vm) -> None:
+    assert vm.vm("run", "-d", "--name", "sleeper", "busybox", "sleep", "600").returncode == 0
+    agent = int((vm.run_dir / "agent.pid").read_text())
+    proc = vm.popen("logs", "-f", "sleeper")  # a command in flight when SSH drops
+    time.sleep(2)
+    os.kill(agent, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    res = vm.vm("ps", "--filter", "name=sleeper", "--format", "json")  # a new agent
+    assert json.loads(res.stdout)["State"] == "running", res.stderr
+    assert vm.vm("rm", "-f", "sleeper").returncode == 0
+
+
+def test_qemu_killed_mid_command(vm: Vm) -> None:
+    proc = vm.popen("run", "--rm", "busybox", "sleep", "600")
+    time.sleep(8)
+    pid = vm.qemu_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 125 and err.strip().startswith("launcher: "), err
+    row = json.loads(vm.cli("machine", "ls", "--format", "json").stdout)
+    assert row["Status"] == "stopped"
+    res = vm.cli("machine", "start")  # and it boots again
+    assert res.returncode == 0, res.stderr
+    assert vm.vm("run", "--rm", "busybox", "true").returncode == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _fetch(url: str, within: float) -> str:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
