@@ -26,7 +26,14 @@ REQUIRED_PACKAGES=(
     docker-registry    # a real OCI registry (distribution) on loopback for image tests
     skopeo             # an independent registry client: pushes test images, reads ours
     ca-certificates
+    qemu-utils         # qemu-img: machine disks (the VM backend, launcher machine …)
+    kmod e2fsprogs     # depmod and mkfs.ext4 -d: provision/ builds the guest image
 )
+# QEMU for the host's own architecture (the VM backend boots a guest of it).
+case "$(uname -m)" in
+    aarch64) REQUIRED_PACKAGES+=(qemu-system-arm) ;;
+    *) REQUIRED_PACKAGES+=(qemu-system-x86) ;;
+esac
 # Nice to have; missing from some releases, so their absence only warns.
 OPTIONAL_PACKAGES=(
     netavark catatonit slirp4netns  # podman's network stack and init
