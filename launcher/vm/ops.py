@@ -183,7 +183,8 @@ def start(paths: Paths, name: str, report: Callable[[str, float], None] | None =
         assert port is not None
         from launcher.vm.sshconn import wait_banner
 
-        wait_banner(port, time.monotonic() + BOOT_TIMEOUT, lambda: qemu.alive(m) is not None)
+        wait_banner(port, time.monotonic() + BOOT_TIMEOUT, lambda: qemu.alive(m) is not None,
+                    os.path.join(m.run_dir, "console.log"))
         phase("ssh banner", t0)
         t0 = time.monotonic()
         client = connect(m)

@@ -48,14 +48,29 @@ def generate_keypair() -> tuple[bytes, str]:
     return private, public.decode()
 
 
-def wait_banner(port: int, deadline: float, alive: object = None) -> None:
-    """Until ``SSH-`` answers on 127.0.0.1:``port``; ``alive()`` False aborts."""
+READY_LINE = b"Server listening on"  # sshd -e, on the guest's console
+
+
+def wait_banner(port: int, deadline: float, alive: object = None,
+                console: str | None = None) -> None:
+    """Until ``SSH-`` answers on 127.0.0.1:``port``; ``alive()`` False aborts.
+
+    With ``console`` (the serial log), probing starts only once sshd says it
+    listens there: every connection that reaches sshd costs the guest a fork
+    and a re-exec of sshd, which under TCG slows the boot it is waiting for."""
     import time
 
     from launcher.vm.machine import banner_ready
 
+    while console is not None and not _console_says(console, READY_LINE):
+        if callable(alive) and not alive():
+            raise RuntimeFailure("the machine stopped while booting (see its console log)")
+        if time.monotonic() > deadline:
+            raise RuntimeFailure("sshd did not start in the guest in time "
+                                 f"(see the console log {console})")
+        time.sleep(0.05)
     while True:
-        if banner_ready(port, 1.0):
+        if banner_ready(port, 5.0):
             return
         if callable(alive) and not alive():
             raise RuntimeFailure("the machine stopped while booting (see its console log)")
@@ -63,6 +78,14 @@ def wait_banner(port: int, deadline: float, alive: object = None) -> None:
             raise RuntimeFailure(f"no SSH banner on 127.0.0.1:{port} in time "
                                  "(see the machine's console log)")
         time.sleep(0.05)
+
+
+def _console_says(path: str, line: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return line in f.read()
+    except OSError:
+        return False
 
 
 def connect(host: str, port: int, user: str, key_file: str, host_key_line: str,
