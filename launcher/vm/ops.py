@@ -52,8 +52,13 @@ def init(paths: Paths, name: str, *, cpus: int = 2, memory_mb: int = 2048, disk_
     m = Machine(paths, name)
     if os.path.lexists(m.dir):
         raise ConflictError(f"machine {name} already exists")
-    if driver not in ("qemu", "libvirt"):
-        raise UsageError(f"unknown driver {driver!r} (qemu or libvirt)")
+    if driver == "libvirt":
+        from launcher.errors import UnsupportedError
+
+        raise UnsupportedError("the libvirt driver is not available in this version: "
+                               "use --driver qemu (the default)")
+    if driver != "qemu":
+        raise UsageError(f"unknown driver {driver!r} (qemu)")
     if cpus < 1 or memory_mb < 256 or disk_gb < 2:
         raise UsageError("a machine needs at least 1 CPU, 256 MiB of memory and 2 GiB of disk")
     bad = [s for s in shares or [] if not os.path.isabs(s) or not os.path.isdir(s)]

@@ -54,6 +54,7 @@ def test_a_failed_init_leaves_nothing(paths: Paths, tmp_path: Path,
 
 
 @pytest.mark.parametrize("kwargs", [{"cpus": 0}, {"memory_mb": 64}, {"driver": "vbox"},
+                                    {"driver": "libvirt"},
                                     {"shares": ["relative/dir"]}, {"image": "/nonexistent"}])
 def test_bad_init_arguments_make_nothing(paths: Paths, kwargs: dict[str, object]) -> None:
     with pytest.raises((UsageError, Exception)):
