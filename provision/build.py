@@ -38,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # launcher itself, from this checkout
 
 from launcher.vm import cpio  # noqa: E402
+from launcher.vm.images import sha256_file  # noqa: E402
 
 EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH", "1700000000"))
 FS_UUID = "6a0c8b1e-1a0c-4c8e-8000-6c61756e6368"  # fixed: reproducible disks
@@ -284,14 +285,6 @@ def make_disk(root: str, out: str) -> None:
     finally:
         if os.path.exists(raw):
             os.unlink(raw)
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build(out: str, arch: str, wheel: str, key: str) -> dict[str, object]:

@@ -205,6 +205,7 @@ def _split_cluster(spec: CommandSpec, w: str) -> tuple[str, str] | None:
 def _rewrite_publish(m: Machine, p: Plan, spec: CommandSpec, words: list[str]) -> list[str]:
     """Replace each -p value by the guest's and record the host forward."""
     from launcher.network import ports
+    from launcher.vm.ops import free_port
 
     out: list[str] = []
     i = 0
@@ -232,22 +233,11 @@ def _rewrite_publish(m: Machine, p: Plan, spec: CommandSpec, words: list[str]) -
             raise UsageError(f'invalid argument "{value}" for "-p, --publish" flag: '
                              f"{exc}") from None
         for mapping in mappings:
-            host_port = mapping.host_port or _free_port()
+            host_port = mapping.host_port or free_port()
             ip = mapping.host_ip or "0.0.0.0"
             p.forwards.append((mapping.proto, ip, host_port, host_port))
             out += ["-p", f"{host_port}:{mapping.container_port}/{mapping.proto}"]
     return out
-
-
-def _free_port() -> int:
-    import _socket
-
-    s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-    finally:
-        s.close()
 
 
 def execute(paths: Paths, argv: list[str]) -> int:

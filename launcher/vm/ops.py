@@ -120,7 +120,8 @@ def _qemu_img(m: Machine) -> None:
         raise RuntimeFailure(f"qemu-img cannot create the disk: {res.stderr.strip()}")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (QEMU binds it next; a race is retried)."""
     import _socket
 
     s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
@@ -206,7 +207,7 @@ def _spawn(m: Machine, accel_name: str) -> None:
 
     os.makedirs(m.run_dir, mode=0o700, exist_ok=True)
     for attempt in range(3):
-        port = _free_port()
+        port = free_port()
         with open(os.path.join(m.run_dir, "ssh-port"), "w") as f:
             f.write(str(port))
         try:
