@@ -192,7 +192,8 @@ def install_launcher(root: str, wheel: str, arch: str) -> None:
          *platforms, wheel])
     shutil.rmtree(os.path.join(site, "bin"), ignore_errors=True)
     for name, module in (("launcher", "launcher.cli.main"),
-                         ("launcher-runtime", "launcher.runtime.main")):
+                         ("launcher-runtime", "launcher.runtime.main"),
+                         ("launcher-remote", "launcher.vm.guest")):
         _write(root, f"usr/local/bin/{name}",
                f"#!/usr/bin/python3\nimport sys\nfrom {module} import main\nsys.exit(main())\n",
                0o755)

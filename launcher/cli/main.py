@@ -84,13 +84,16 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
     name, rest = glob.args[0], glob.args[1:]
     local = (name in _LOCAL_ONLY or "--help" in rest
              or (name == "system" and rest[:1] == ["info"]))
-    if not local and _use_vm(glob.values["backend"]):
+    host = glob.values["host"]
+    if not local and (host or _use_vm(glob.values["backend"])):
         from launcher.paths import Paths
         from launcher.vm.forward import execute as forward
 
         root = glob.values["root"]
         assert root is None or isinstance(root, str)
-        return forward(Paths.from_root(root), ["--debug", *glob.args] if debug else glob.args)
+        assert host is None or isinstance(host, str)
+        return forward(Paths.from_root(root), ["--debug", *glob.args] if debug else glob.args,
+                       host)
     if name == "container" and rest and rest[0] in EXECUTORS:  # `container rm` is `rm`
         name, rest = rest[0], rest[1:]
     execute = EXECUTORS.get(name)

@@ -54,6 +54,14 @@ GLOBAL = CommandSpec(
             metavar="NAME",
             env="LAUNCHER_BACKEND",
         ),
+        Opt(
+            ("-H", "--host"),
+            "host",
+            VALUE,
+            "Run commands on this Linux host instead: ssh://[USER@]HOST[:PORT]",
+            metavar="URL",
+            env="LAUNCHER_HOST",
+        ),
     ),
     (
         Arg("command", "COMMAND", "The command to run"),

@@ -1,6 +1,7 @@
 """The host agent: one process per running machine that keeps SSH warm.
 
-``python -m launcher.vm.agent STORAGE STATE NAME`` (started by :func:`ensure`, in its
+``python -m launcher.vm.agent STORAGE STATE machine NAME|host URL`` (started by
+:func:`launcher.vm.agentclient.ensure`, in its
 own session, never forked from a CLI that may have threads) logs in once
 with the pinned host key and serves ``agent.sock`` in the machine's run
 directory. Each CLI invocation is one connection there and one new channel
@@ -14,8 +15,9 @@ client → agent: ``q`` request JSON ``{"argv": [...], "env": {...}, "pty":
 [term, cols, rows] | null}`` first; then ``i`` stdin bytes, ``c`` close
 stdin, ``r`` resize (rows, cols: 2 bytes each).
 agent → client: ``o`` stdout, ``e`` stderr, ``x`` exit code (4 bytes, signed).
-The agent exits when the SSH transport dies (the machine stopped); the next
-command starts a new one.
+The agent exits when the SSH transport dies (the machine stopped, the host
+went away); the next command starts a new one. The clock is pushed only into
+machines, never into a ``--host`` target.
 """
 
 from __future__ import annotations
@@ -34,23 +36,22 @@ if TYPE_CHECKING:
 
     import paramiko
 
-    from launcher.vm.machine import Machine
+    from launcher.vm.target import Target
 
 SOCKET = "agent.sock"
 PIDFILE = "agent.pid"
 REQUEST, STDIN, CLOSE_STDIN, RESIZE = b"q", b"i", b"c", b"r"
 STDOUT, STDERR, EXIT = b"o", b"e", b"x"
+FATAL = "launcher agent: fatal: "
 CLOCK_EVERY = 600.0
 EOF_GRACE = 2.0
 CLOCK_JUMP = 2.0
 
 
-def serve(m: Machine) -> int:
+def serve(m: Target) -> int:
     import socket
 
-    from launcher.vm import ops
-
-    client = ops.connect(m)
+    client = m.connect()
     transport = client.get_transport()
     assert transport is not None
     transport.set_keepalive(15)
@@ -63,15 +64,17 @@ def serve(m: Machine) -> int:
     os.replace(tmp, path)  # appears only once it accepts
     with open(os.path.join(m.run_dir, PIDFILE), "w") as f:
         f.write(str(os.getpid()))
-    threading.Thread(target=_clock_loop, args=(transport,), daemon=True).start()
+    if m.machine is not None:
+        threading.Thread(target=_clock_loop, args=(transport,), daemon=True).start()
     srv.settimeout(1.0)
     while transport.is_active():
         try:
             conn, _ = srv.accept()
         except TimeoutError:
             continue
-        threading.Thread(target=_session, args=(transport, conn), daemon=True).start()
-    sys.stderr.write(f"launcher agent: the SSH connection to {m.name} ended\n")
+        threading.Thread(target=_session, args=(transport, conn, m.command),
+                         daemon=True).start()
+    sys.stderr.write(f"launcher agent: the SSH connection to {m.label} ended\n")
     for stale in (path, os.path.join(m.run_dir, PIDFILE)):
         try:
             os.unlink(stale)
@@ -80,10 +83,9 @@ def serve(m: Machine) -> int:
     return 0
 
 
-def _session(transport: paramiko.Transport, conn: socket.socket) -> None:
+def _session(transport: paramiko.Transport, conn: socket.socket, command: str) -> None:
     """One CLI invocation: request, then bytes both ways until the exit code."""
     from launcher import fastjson
-    from launcher.vm.remote import GUEST_COMMAND
 
     buf = bytearray()
     try:
@@ -95,7 +97,7 @@ def _session(transport: paramiko.Transport, conn: socket.socket) -> None:
         pty = req.get("pty")
         if pty:
             chan.get_pty(term=str(pty[0]), width=int(pty[1]), height=int(pty[2]))
-        chan.exec_command(GUEST_COMMAND)
+        chan.exec_command(command)
         line = fastjson.dumps({"argv": req["argv"], "env": req.get("env", {})})
         chan.sendall(line.encode() + b"\n")
         code = _pump(conn, chan, buf)
@@ -196,12 +198,15 @@ def push_clock(transport: paramiko.Transport) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``STORAGE STATE NAME``: the machine's launcher directories and name."""
-    from launcher.paths import Paths
-    from launcher.vm.machine import Machine
+    """``STORAGE STATE machine NAME`` or ``STORAGE STATE host URL``."""
+    from launcher.errors import LauncherError
+    from launcher.vm.target import from_agent_args
 
-    storage, state, name = argv
-    return serve(Machine.load(Paths(storage, state), name))
+    try:
+        return serve(from_agent_args(argv))
+    except LauncherError as exc:  # the CLI that started us reports this line
+        sys.stderr.write(f"{FATAL}{exc}\n")
+        return 125
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from launcher.errors import RuntimeFailure
 from launcher.vm.agent import (
     CLOSE_STDIN,
     EXIT,
+    FATAL,
     PIDFILE,
     REQUEST,
     RESIZE,
@@ -28,8 +29,8 @@ from launcher.vm.agent import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from launcher.paths import Paths
     from launcher.vm.machine import Machine
+    from launcher.vm.target import Target
 
 AGENT_START_TIMEOUT = 30.0
 
@@ -44,18 +45,20 @@ def _connect(path: str) -> _socket.socket | None:
         return None
 
 
-def ensure(paths: Paths, m: Machine) -> _socket.socket:
-    """A connection to the machine's agent, starting the agent if it is not there."""
+def ensure(m: Target) -> _socket.socket:
+    """A connection to the target's agent, starting the agent if it is not there."""
     path = os.path.join(m.run_dir, SOCKET)
     sock = _connect(path)
     if sock is not None:
         return sock
     import subprocess
 
-    log = open(os.path.join(m.run_dir, "agent.log"), "ab")  # noqa: SIM115 (handed to the child)
+    log_path = os.path.join(m.run_dir, "agent.log")
+    log = open(log_path, "ab")  # noqa: SIM115 (handed to the child)
+    start = log.tell()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "launcher.vm.agent", paths.storage,
-                                 paths.state, m.name], stdin=subprocess.DEVNULL, stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "launcher.vm.agent", *m.agent_args],
+                                stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=log, start_new_session=True, close_fds=True)
     finally:
         log.close()
@@ -65,11 +68,23 @@ def ensure(paths: Paths, m: Machine) -> _socket.socket:
         if sock is not None:
             return sock
         if proc.poll() is not None:
-            raise RuntimeFailure(f"the VM agent of machine {m.name} exited "
-                                 f"(see {os.path.join(m.run_dir, 'agent.log')})")
+            raise RuntimeFailure(_why(log_path, start) or f"the agent for {m.label} exited "
+                                 f"(see {log_path})")
         time.sleep(0.02)
     proc.kill()
-    raise RuntimeFailure(f"the VM agent of machine {m.name} did not start in time")
+    raise RuntimeFailure(f"the agent for {m.label} did not start in time")
+
+
+def _why(log_path: str, start: int) -> str | None:
+    """The fatal error the agent just wrote, if it wrote one."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(start)
+            lines = f.read(65536).decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    fatal = [ln[len(FATAL):] for ln in lines if ln.startswith(FATAL)]
+    return fatal[-1] if fatal else None
 
 
 def stop_agent(m: Machine) -> None:
@@ -82,13 +97,13 @@ def stop_agent(m: Machine) -> None:
         pass
 
 
-def run(paths: Paths, m: Machine, argv: list[str], env: dict[str, str], *, pty: bool,
+def run(m: Target, argv: list[str], env: dict[str, str], *, pty: bool,
         stdin: int | None) -> int:
-    """Run ``launcher ARGV`` in the machine; its exit code. ``stdin``: an fd to
+    """Run ``launcher ARGV`` on the target; its exit code. ``stdin``: an fd to
     send (None: none), ``pty``: a terminal, stdin in raw mode."""
     from launcher import fastjson
 
-    sock = ensure(paths, m)
+    sock = ensure(m)
     try:
         size = _size() if pty else None
         req = {"argv": argv, "env": env, "pty": [os.environ.get("TERM", "xterm"), *size]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from launcher.cli.optspec import CommandSpec
     from launcher.paths import Paths
     from launcher.vm.machine import Machine
+    from launcher.vm.target import Target
 
 MACHINE_ENV = "LAUNCHER_MACHINE"
 
@@ -84,8 +85,9 @@ def _home_share() -> list[str]:
     return [home] if os.path.isdir(home) and home != "/" else []
 
 
-def plan(m: Machine, argv: list[str]) -> Plan:
-    """Translate ``argv`` (after launcher's global options) for the guest."""
+def plan(m: Machine | None, argv: list[str]) -> Plan:
+    """Translate ``argv`` (after launcher's global options) for the guest; with
+    no machine (a ``--host`` target) paths and ports are the remote's own."""
     p = Plan(list(argv))
     cmd = argv[0] if argv else ""
     if cmd in ("run", "create"):
@@ -136,7 +138,7 @@ def _plan_file_opt(p: Plan, names: tuple[str, ...], where: str) -> None:
     p.argv = out
 
 
-def _plan_run(m: Machine, p: Plan) -> None:
+def _plan_run(m: Machine | None, p: Plan) -> None:
     """-v paths checked against the shares, -p turned into forwards."""
     from launcher.cli import options
     from launcher.cli.fastparse import parse
@@ -146,6 +148,8 @@ def _plan_run(m: Machine, p: Plan) -> None:
     values = parsed.values
     p.stdin_tty = bool(values.get("interactive"))
     p.pty = bool(values.get("tty")) and sys.stdin.isatty()
+    if m is None:
+        return
     for vol in _strings(values.get("volumes")):
         _check_shared(m, vol)
     if values.get("publish_all"):
@@ -240,12 +244,14 @@ def _rewrite_publish(m: Machine, p: Plan, spec: CommandSpec, words: list[str]) -
     return out
 
 
-def execute(paths: Paths, argv: list[str]) -> int:
-    """Run ``launcher ARGV`` in the machine; the exit code."""
-    from launcher.vm import agentclient, qemu
+def execute(paths: Paths, argv: list[str], host: str | None = None) -> int:
+    """Run ``launcher ARGV`` in the machine (or on ``host``, ssh://…); the exit code."""
+    from launcher.vm import qemu, target
 
     if not argv:
         raise UsageError("no command")
+    if host:
+        return _run(target.for_host(paths, host), plan(None, argv))
     m = ensure_machine(paths, os.environ.get(MACHINE_ENV) or "default")
     p = plan(m, argv)
     for proto, ip, host_port, guest_port in p.forwards:
@@ -254,6 +260,12 @@ def execute(paths: Paths, argv: list[str]) -> int:
         except Exception:
             pass  # none there yet
         qemu.hostfwd(m, proto, ip, host_port, guest_port)
+    return _run(target.for_machine(paths, m), p)
+
+
+def _run(t: Target, p: Plan) -> int:
+    from launcher.vm import agentclient
+
     env = {k: v for k, v in os.environ.items() if k.startswith(("LANG", "LC_", "TERM", "TZ"))}
     stdin_fd: int | None = 0 if p.stdin_tty else None
     opened: list[int] = []
@@ -268,11 +280,11 @@ def execute(paths: Paths, argv: list[str]) -> int:
             saved = os.dup(1)
             os.dup2(fd, 1)
             try:
-                return agentclient.run(paths, m, p.argv, env, pty=False, stdin=stdin_fd)
+                return agentclient.run(t, p.argv, env, pty=False, stdin=stdin_fd)
             finally:
                 os.dup2(saved, 1)
                 os.close(saved)
-        return agentclient.run(paths, m, p.argv, env, pty=p.pty, stdin=stdin_fd)
+        return agentclient.run(t, p.argv, env, pty=p.pty, stdin=stdin_fd)
     finally:
         for fd in opened:
             os.close(fd)

@@ -1,12 +1,8 @@
-"""Running things in a machine over SSH: ``machine ssh`` and the forwarded CLI.
+"""``machine ssh``: a shell or a command in a machine, over its pinned SSH.
 
-The VM backend does not re-implement any command: the guest runs launcher's
-own CLI (the native backend) and the host forwards the invocation. The
-request travels as one JSON line on the channel's stdin to a fixed guest
-command (``python3 -m launcher.vm.guest``), which execs ``launcher`` with that
-argv — nothing is ever interpolated into a shell line. Output, exit codes
-and, with ``-t``, a pty (raw mode, window size, resize) come back as they
-would locally.
+(Forwarded launcher commands go through the host agent instead: agent.py.)
+A pty in raw mode with resizes when both ends are terminals; the exit code
+as a local process would give it.
 """
 
 from __future__ import annotations
@@ -25,7 +21,6 @@ if TYPE_CHECKING:
     from launcher.paths import Paths
     from launcher.vm.machine import Machine
 
-GUEST_COMMAND = "exec /usr/bin/python3 -I -m launcher.vm.guest"
 
 
 def running_machine(paths: Paths, name: str) -> Machine:
@@ -92,18 +87,3 @@ def _relay(chan: paramiko.Channel, tty: bool) -> int:
     finally:
         termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
         signal.signal(signal.SIGWINCH, old)
-
-
-def run_cli(m: Machine, argv: list[str], pty: bool, env: dict[str, str]) -> int:
-    """Run ``launcher ARGV`` in the guest; its exit code."""
-    from launcher import fastjson
-    from launcher.vm import ops, sshconn
-
-    client = ops.connect(m)
-    try:
-        chan = sshconn.open_session(client, GUEST_COMMAND, _pty_size() if pty else None)
-        request = {"argv": argv, "env": env}
-        chan.sendall(fastjson.dumps(request).encode() + b"\n")
-        return _relay(chan, pty)
-    finally:
-        client.close()

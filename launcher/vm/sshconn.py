@@ -118,6 +118,45 @@ def connect(host: str, port: int, user: str, key_file: str, host_key_line: str,
     return client
 
 
+KNOWN_HOSTS_ENV = "LAUNCHER_SSH_KNOWN_HOSTS"  # instead of ~/.ssh/known_hosts
+IDENTITY_ENV = "LAUNCHER_SSH_KEY"  # a private key file, instead of the agent/default keys
+
+
+def connect_known(host: str, port: int, user: str, timeout: float = 15.0
+                  ) -> paramiko.SSHClient:
+    """A client for ``--host``: the host key must be in known_hosts already."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    known = os.environ.get(KNOWN_HOSTS_ENV) or os.path.expanduser("~/.ssh/known_hosts")
+    try:
+        client.load_host_keys(known)
+    except OSError:
+        pass  # no file: every host is unknown, and refused below
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    key = os.environ.get(IDENTITY_ENV) or None
+    entry = host if port == 22 else f"[{host}]:{port}"
+    try:
+        client.connect(host, port=port, username=user, key_filename=key,
+                       look_for_keys=key is None, allow_agent=key is None, timeout=timeout,
+                       banner_timeout=timeout, auth_timeout=timeout)
+    except paramiko.BadHostKeyException:
+        client.close()
+        raise HostKeyMismatch(f"the host key of {entry} does not match {known}: refusing "
+                              "to connect") from None
+    except paramiko.SSHException as exc:
+        client.close()
+        if "not found in known_hosts" in str(exc):
+            raise RuntimeFailure(f"{entry} is not in {known}: add its host key first "
+                                 "(launcher never trusts a key on first use)") from None
+        raise RuntimeFailure(f"cannot connect to {entry} over SSH: {exc}") from None
+    except OSError as exc:
+        client.close()
+        raise RuntimeFailure(f"cannot connect to {entry} over SSH: {exc}") from None
+    catch_exit_signals(client)
+    return client
+
+
 def catch_exit_signals(client: paramiko.SSHClient) -> None:
     """paramiko ignores ``exit-signal`` (the status stays -1): make it set the
     channel's status to 128 + the signal number, as a shell would report."""

@@ -165,3 +165,26 @@ def test_cgroup_v2_limits_for_real_in_the_guest(vm: Vm) -> None:
     doc = json.loads(vm.vm("inspect", "hog").stdout)[0]
     assert doc["State"]["OOMKilled"] is True
     assert vm.vm("rm", "hog").returncode == 0
+
+
+def test_host_ssh_url_reaches_any_linux_host(vm: Vm, tmp_path: Path) -> None:
+    """--host ssh://: the guest stands in for a remote Linux host with launcher on it.
+    Its key must be in known_hosts first; an unknown host is refused."""
+    port = json.loads(vm.cli("machine", "inspect").stdout)[0]["SSHPort"]
+    mdir = vm.root / "storage" / "machines" / "default"
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    vm.env.update({"LAUNCHER_SSH_KNOWN_HOSTS": str(known),
+                   "LAUNCHER_SSH_KEY": str(mdir / "id_ed25519")})
+    url = f"ssh://root@127.0.0.1:{port}"
+    try:
+        res = vm.cli("--host", url, "run", "--rm", "busybox", "true")
+        assert res.returncode == 125 and "not in" in res.stderr, res.stderr
+        known.write_text(f"[127.0.0.1]:{port} {(mdir / 'ssh_host_ed25519_key.pub').read_text()}")
+        res = vm.cli("--host", url, "run", "--rm", "busybox", "echo", "via ssh://")
+        assert (res.returncode, res.stdout) == (0, "via ssh://\n"), res.stderr
+        res = vm.cli("--host", url, "run", "--rm", "busybox", "sh", "-c", "exit 5")
+        assert res.returncode == 5
+    finally:
+        for key in ("LAUNCHER_SSH_KNOWN_HOSTS", "LAUNCHER_SSH_KEY"):
+            vm.env.pop(key, None)
