@@ -153,14 +153,16 @@ def test_cgroup_v2_limits_for_real_in_the_guest(vm: Vm) -> None:
     """The guest boots with cgroup v2 only: the v2 code path, on a real kernel."""
     res = vm.cli("machine", "ssh", "default", "stat -fc %T /sys/fs/cgroup")
     assert res.stdout.strip() == "cgroup2fs", res.stderr
-    res = vm.vm("run", "--rm", "--network", "none", "--memory", "64m", "--pids-limit", "32",
+    # Roomy limits: the container's init is launcher's own forked process until it
+    # execs, and a tight memory.max with no swap makes the TCG guest thrash.
+    res = vm.vm("run", "--rm", "--network", "none", "--memory", "256m", "--pids-limit", "32",
                 "--cpus", "0.5", "busybox", "cat", "/sys/fs/cgroup/memory.max",
-                "/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/cpu.max")
-    assert res.stdout.split("\n")[:3] == ["67108864", "32", "50000 100000"], res.stderr
-    # over the limit (the guest has no swap): the kernel's OOM killer, reported as Docker does
-    res = vm.vm("run", "--name", "hog", "--network", "none", "--memory", "32m",
+                "/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/cpu.max", timeout=300)
+    assert res.stdout.split("\n")[:3] == ["268435456", "32", "50000 100000"], res.stderr
+    # over the limit (the guest has 1 GiB and no swap): the OOM killer, reported as Docker does
+    res = vm.vm("run", "--name", "hog", "--network", "none", "--memory", "256m",
                 "busybox", "sh", "-c",
-                "dd if=/dev/zero of=/dev/null bs=200M count=1")  # a 200 MiB buffer
+                "dd if=/dev/zero of=/dev/null bs=600M count=1", timeout=300)  # 600 MiB
     assert res.returncode == 137, res.stderr
     doc = json.loads(vm.vm("inspect", "hog").stdout)[0]
     assert doc["State"]["OOMKilled"] is True
