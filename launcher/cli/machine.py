@@ -51,19 +51,13 @@ def init(
     from launcher.vm import ops
 
     paths = _paths(ctx)
-    shares = volume if volume is not None else _default_shares()
+    shares = volume if volume is not None else ops.default_shares()
     m = ops.init(paths, name, cpus=cpus, memory_mb=ops.parse_size(memory, "--memory"),
                  disk_gb=max(1, ops.parse_size(disk_size, "--disk-size") // 1024),
                  image=image, driver=driver, shares=shares)
     print(m.name)
     if now:
         _start(paths, m.name)
-
-
-def _default_shares() -> list[str]:
-    """The user's home directory, as podman machine and Lima share it."""
-    home = os.path.expanduser("~")
-    return [home] if os.path.isdir(home) and home != "/" else []
 
 
 @app.command("start")

@@ -60,7 +60,7 @@ def ensure_machine(paths: Paths, name: str) -> Machine:
         m = Machine.load(paths, name)
     except NotFoundError:
         sys.stderr.write(f"launcher: creating machine {name} (first use)\n")
-        m = ops.init(paths, name, shares=_home_share())
+        m = ops.init(paths, name, shares=ops.default_shares())
     state, _ = status(m)
     if state == "stopped":
         sys.stderr.write(f"launcher: starting machine {name}\n")
@@ -78,11 +78,6 @@ def ensure_machine(paths: Paths, name: str) -> Machine:
 
         raise StateError(f"machine {name} is broken: {_} (launcher machine rm -f {name})")
     return m
-
-
-def _home_share() -> list[str]:
-    home = os.path.expanduser("~")
-    return [home] if os.path.isdir(home) and home != "/" else []
 
 
 def plan(m: Machine | None, argv: list[str]) -> Plan:

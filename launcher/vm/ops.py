@@ -38,6 +38,12 @@ def parse_size(text: str, what: str) -> int:
         raise UsageError(f"invalid {what} {text!r} (for example 2g or 512m)") from None
 
 
+def default_shares() -> list[str]:
+    """The user's home directory, as podman machine and Lima share it."""
+    home = os.path.expanduser("~")
+    return [home] if os.path.isdir(home) and home != "/" else []
+
+
 def _write(path: str, data: bytes | str, mode: int = 0o600) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     with os.fdopen(fd, "wb") as f:
