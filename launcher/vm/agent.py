@@ -18,6 +18,12 @@ agent → client: ``o`` stdout, ``e`` stderr, ``x`` exit code (4 bytes, signed).
 The agent exits when the SSH transport dies (the machine stopped, the host
 went away); the next command starts a new one. The clock is pushed only into
 machines, never into a ``--host`` target.
+
+A spare: the agent keeps one channel open ahead of time whose guest command
+has already started Python and imported launcher (see launcher.vm.guest), and
+hands it to the next request without a terminal; a new spare is started
+right after. Requests with a pty, and requests while the spare is still
+starting, get a channel of their own as before.
 """
 
 from __future__ import annotations
@@ -67,12 +73,14 @@ def serve(m: Target) -> int:
     if m.machine is not None:
         threading.Thread(target=_clock_loop, args=(transport,), daemon=True).start()
     srv.settimeout(1.0)
+    spare = Spare(transport, m.command)
+    spare.refill()
     while transport.is_active():
         try:
             conn, _ = srv.accept()
         except TimeoutError:
             continue
-        threading.Thread(target=_session, args=(transport, conn, m.command),
+        threading.Thread(target=_session, args=(transport, conn, m.command, spare),
                          daemon=True).start()
     sys.stderr.write(f"launcher agent: the SSH connection to {m.label} ended\n")
     for stale in (path, os.path.join(m.run_dir, PIDFILE)):
@@ -83,7 +91,44 @@ def serve(m: Target) -> int:
     return 0
 
 
-def _session(transport: paramiko.Transport, conn: socket.socket, command: str) -> None:
+class Spare:
+    """One guest command started ahead of its request (Python up, launcher imported)."""
+
+    __slots__ = ("command", "lock", "ready", "transport")
+
+    def __init__(self, transport: paramiko.Transport, command: str) -> None:
+        self.transport, self.command = transport, command
+        self.lock = threading.Lock()
+        self.ready: paramiko.Channel | None = None
+
+    def take(self) -> paramiko.Channel | None:
+        """The spare channel if one is ready and alive (a new one is started)."""
+        with self.lock:
+            chan, self.ready = self.ready, None
+        if chan is None:
+            return None
+        threading.Thread(target=self.refill, daemon=True).start()
+        if chan.closed or chan.exit_status_ready():  # the guest process died meanwhile
+            chan.close()
+            return None
+        return chan
+
+    def refill(self) -> None:
+        try:
+            chan = self.transport.open_session()
+            chan.exec_command(self.command)
+        except Exception:
+            return  # the transport is going away; serve() notices
+        with self.lock:
+            extra = self.ready is not None
+            if not extra:
+                self.ready = chan
+        if extra:
+            chan.close()
+
+
+def _session(transport: paramiko.Transport, conn: socket.socket, command: str,
+             spare: Spare | None = None) -> None:
     """One CLI invocation: request, then bytes both ways until the exit code."""
     from launcher import fastjson
 
@@ -93,11 +138,13 @@ def _session(transport: paramiko.Transport, conn: socket.socket, command: str) -
         if first is None or first[0] != REQUEST:
             return
         req = fastjson.loads(first[1])
-        chan = transport.open_session()
         pty = req.get("pty")
-        if pty:
-            chan.get_pty(term=str(pty[0]), width=int(pty[1]), height=int(pty[2]))
-        chan.exec_command(command)
+        chan = spare.take() if spare is not None and not pty else None
+        if chan is None:
+            chan = transport.open_session()
+            if pty:
+                chan.get_pty(term=str(pty[0]), width=int(pty[1]), height=int(pty[2]))
+            chan.exec_command(command)
         line = fastjson.dumps({"argv": req["argv"], "env": req.get("env", {})})
         chan.sendall(line.encode() + b"\n")
         code = _pump(conn, chan, buf)

@@ -1,0 +1,162 @@
+"""The host agent's sessions against an in-process SSH server: a spare guest
+command started ahead serves the next request, a new spare follows, and
+requests with a terminal (or a dead spare) get a channel of their own."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from launcher import fastjson
+from launcher.backend.linux.attachserver import frame, split_frames
+from launcher.vm import agent, sshconn
+
+
+class _Guest(paramiko.ServerInterface):
+    """Each exec is one 'guest command': it reads the request line, then answers
+    with its own sequence number and the argv, as launcher.vm.guest would run it."""
+
+    def __init__(self, allowed: paramiko.PKey) -> None:
+        self.allowed = allowed
+        self.execs: list[paramiko.Channel] = []
+        self.ptys = 0
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        ok = key.asbytes() == self.allowed.asbytes()
+        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        return paramiko.OPEN_SUCCEEDED
+
+    def check_channel_pty_request(self, *args: object) -> bool:
+        self.ptys += 1
+        return True
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        self.execs.append(channel)
+        seq = len(self.execs)
+        threading.Thread(target=self._run, args=(channel, seq), daemon=True).start()
+        return True
+
+    def _run(self, chan: paramiko.Channel, seq: int) -> None:
+        try:
+            self._answer(chan, seq)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the test is over and the transport closed under a spare
+
+    def _answer(self, chan: paramiko.Channel, seq: int) -> None:
+        line = b""
+        while not line.endswith(b"\n"):
+            ch = chan.recv(1)
+            if not ch:  # no request ever came: a spare that was not needed
+                chan.send_exit_status(0)
+                chan.close()
+                return
+            line += ch
+        argv = fastjson.loads(line)["argv"]
+        chan.sendall(f"exec {seq}: {' '.join(argv)}\n".encode())
+        chan.send_exit_status(7 if argv == ["fail"] else 0)
+        chan.shutdown_write()
+        chan.close()
+
+
+@pytest.fixture
+def transport(tmp_path: Path) -> Iterator[tuple[paramiko.Transport, _Guest]]:
+    host_priv, host_pub = sshconn.generate_keypair()
+    client_priv, _ = sshconn.generate_keypair()
+    (tmp_path / "host").write_bytes(host_priv)
+    (tmp_path / "client").write_bytes(client_priv)
+    (tmp_path / "client").chmod(0o600)
+    client_key = paramiko.Ed25519Key.from_private_key_file(str(tmp_path / "client"))
+    guest = _Guest(client_key)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        t = paramiko.Transport(conn)
+        t.add_server_key(paramiko.Ed25519Key.from_private_key_file(str(tmp_path / "host")))
+        t.start_server(server=guest)
+        while t.is_active():
+            t.join(0.1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = sshconn.connect("127.0.0.1", srv.getsockname()[1], "root",
+                             str(tmp_path / "client"), host_pub, 10.0)
+    t = client.get_transport()
+    assert t is not None
+    yield t, guest
+    client.close()
+    srv.close()
+
+
+def _request(t: paramiko.Transport, spare: agent.Spare | None, argv: list[str],
+             pty: bool = False) -> tuple[int, bytes]:
+    ours, theirs = socket.socketpair()
+    req = {"argv": argv, "env": {}, "pty": ["xterm", 80, 24] if pty else None}
+    ours.sendall(frame(agent.REQUEST, fastjson.dumps(req).encode()) + frame(agent.CLOSE_STDIN))
+    worker = threading.Thread(target=agent._session, args=(t, theirs, "guest", spare))
+    worker.start()
+    buf, out = bytearray(), b""
+    while True:
+        chunk = ours.recv(65536)
+        assert chunk, "the agent closed without an exit code"
+        buf += chunk
+        for kind, payload in split_frames(buf):
+            if kind == agent.STDOUT:
+                out += payload
+            elif kind == agent.EXIT:
+                worker.join(10)
+                ours.close()
+                return int.from_bytes(payload, "big", signed=True), out
+
+
+def _wait(pred: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_the_spare_serves_the_next_request_and_is_replaced(
+        transport: tuple[paramiko.Transport, _Guest]) -> None:
+    t, guest = transport
+    spare = agent.Spare(t, "guest")
+    spare.refill()
+    assert len(guest.execs) == 1  # started before any request
+    assert _request(t, spare, ["ps"]) == (0, b"exec 1: ps\n")  # the spare, no new exec
+    _wait(lambda: spare.ready is not None)  # a new spare follows at once
+    assert _request(t, spare, ["fail"]) == (7, b"exec 2: fail\n")
+    _wait(lambda: spare.ready is not None)
+    assert len(guest.execs) == 3
+
+
+def test_a_terminal_gets_its_own_channel(transport: tuple[paramiko.Transport, _Guest]) -> None:
+    t, guest = transport
+    spare = agent.Spare(t, "guest")
+    spare.refill()
+    kept = spare.ready
+    assert _request(t, spare, ["run", "-it"], pty=True) == (0, b"exec 2: run -it\n")
+    assert guest.ptys == 1 and kept is not None and spare.ready is kept  # kept for later
+
+
+def test_a_dead_spare_is_not_used(transport: tuple[paramiko.Transport, _Guest]) -> None:
+    t, guest = transport
+    spare = agent.Spare(t, "guest")
+    spare.refill()
+    assert spare.ready is not None
+    spare.ready.shutdown_write()  # the guest command sees EOF and exits, as if it died
+    _wait(lambda: spare.ready is not None and spare.ready.exit_status_ready())
+    code, out = _request(t, spare, ["ps"])
+    assert code == 0 and out.endswith(b": ps\n") and not out.startswith(b"exec 1:")
+    _wait(lambda: len(guest.execs) == 3)  # a fresh channel, and a fresh spare
