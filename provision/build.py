@@ -50,7 +50,10 @@ DISK_SIZE = "3G"  # sparse; grown in the guest to --disk-size (boot.d/60-disk.sh
 KERNEL_PACKAGE = {"x86_64": "linux-image-amd64", "aarch64": "linux-image-arm64"}
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 # What the initramfs loads to mount the root disk; their dependencies come along.
-INITRD_MODULES = ("virtio_pci", "virtio_blk", "crc32c_generic", "ext4")
+# The root disk's needs, then what the first boot scripts need (NIC, fw_cfg,
+# 9p): busybox's static insmod here is much cheaper than modprobe later.
+INITRD_MODULES = ("virtio_pci", "virtio_blk", "crc32c_generic", "ext4", "virtio_net",
+                  "qemu_fw_cfg", "9pnet_virtio", "9p")
 # Module directories kept in the guest (the rest, sound, GPUs, NICs and the like,
 # is dropped: a VM has none of that hardware).
 KEEP_MODULES = ("kernel/fs", "kernel/net", "kernel/lib", "kernel/crypto", "kernel/arch",

@@ -1,6 +1,4 @@
-# What the next scripts need now: the NIC, fw_cfg (per-VM data), 9p (shares).
-# One modprobe for all: a process costs tens of ms under TCG.
-modprobe -a -q virtio_net qemu_fw_cfg 9p 9pnet_virtio || echo "launcher-guest: modprobe failed"
+# What the next scripts need (the NIC, fw_cfg, 9p) the initramfs loaded.
 # What containers need (overlay, veth, bridge, nftables) is loaded in the
 # background while sshd starts; the kernel would also load each on first use.
 modprobe -a -q overlay veth bridge br_netfilter nf_tables nft_chain_nat nft_masq nft_nat \

@@ -3,10 +3,10 @@
 # the host's shares. A seed disk labelled LAUNCHER-SEED carries the same files
 # where fw_cfg is missing.
 src=/sys/firmware/qemu_fw_cfg/by_name/opt/launcher
-read_item() { cat "$src/$1/raw" 2>/dev/null; }
+read_item() { busybox cat "$src/$1/raw" 2>/dev/null; }  # static: cheap to start
 if [ ! -d "$src" ] && [ -b /dev/disk/by-label/LAUNCHER-SEED ]; then
     mkdir -p /run/launcher/seed && mount -o ro /dev/disk/by-label/LAUNCHER-SEED /run/launcher/seed
-    read_item() { cat "/run/launcher/seed/$1" 2>/dev/null; }
+    read_item() { busybox cat "/run/launcher/seed/$1" 2>/dev/null; }
 fi
 umask 077
 read_item ssh_host_ed25519_key >/run/launcher/ssh_host_ed25519_key
