@@ -13,7 +13,9 @@ jumped against the monotonic clock), and every 10 minutes otherwise.
 Protocol: attachserver's frames (type byte, 4-byte length, payload).
 client → agent: ``q`` request JSON ``{"argv": [...], "env": {...}, "pty":
 [term, cols, rows] | null}`` first; then ``i`` stdin bytes, ``c`` close
-stdin, ``r`` resize (rows, cols: 2 bytes each).
+stdin, ``r`` resize (rows, cols: 2 bytes each). Or ``s`` alone: make the
+machine's port forwards match its containers now (launcher.vm.portsync),
+answered with warnings on stderr and exit 0.
 agent → client: ``o`` stdout, ``e`` stderr, ``x`` exit code (4 bytes, signed).
 The agent exits when the SSH transport dies (the machine stopped, the host
 went away); the next command starts a new one. The clock is pushed only into
@@ -42,11 +44,12 @@ if TYPE_CHECKING:
 
     import paramiko
 
+    from launcher.vm.agentsync import Syncer
     from launcher.vm.target import Target
 
 SOCKET = "agent.sock"
 PIDFILE = "agent.pid"
-REQUEST, STDIN, CLOSE_STDIN, RESIZE = b"q", b"i", b"c", b"r"
+REQUEST, STDIN, CLOSE_STDIN, RESIZE, SYNC = b"q", b"i", b"c", b"r", b"s"
 STDOUT, STDERR, EXIT = b"o", b"e", b"x"
 FATAL = "launcher agent: fatal: "
 CLOCK_EVERY = 600.0
@@ -75,12 +78,18 @@ def serve(m: Target) -> int:
     srv.settimeout(1.0)
     spare = Spare(transport, m.command)
     spare.refill()
+    syncer = None
+    if m.machine is not None:
+        from launcher.vm.agentsync import Syncer
+
+        syncer = Syncer(m.machine, transport, spare)
+        threading.Thread(target=syncer.loop, daemon=True).start()
     while transport.is_active():
         try:
             conn, _ = srv.accept()
         except TimeoutError:
             continue
-        threading.Thread(target=_session, args=(transport, conn, m.command, spare),
+        threading.Thread(target=_session, args=(transport, conn, m.command, spare, syncer),
                          daemon=True).start()
     sys.stderr.write(f"launcher agent: the SSH connection to {m.label} ended\n")
     for stale in (path, os.path.join(m.run_dir, PIDFILE)):
@@ -128,16 +137,23 @@ class Spare:
 
 
 def _session(transport: paramiko.Transport, conn: socket.socket, command: str,
-             spare: Spare | None = None) -> None:
+             spare: Spare | None = None, syncer: Syncer | None = None) -> None:
     """One CLI invocation: request, then bytes both ways until the exit code."""
     from launcher import fastjson
 
     buf = bytearray()
     try:
         first = _read_frame(conn, buf)
+        if first is not None and first[0] == SYNC:
+            warnings = syncer.sync() if syncer is not None else []
+            conn.sendall(b"".join(frame(STDERR, f"WARNING: {w}\n".encode()) for w in warnings)
+                         + frame(EXIT, (0).to_bytes(4, "big", signed=True)))
+            return
         if first is None or first[0] != REQUEST:
             return
         req = fastjson.loads(first[1])
+        if syncer is not None:
+            syncer.session_started(req["argv"])
         pty = req.get("pty")
         chan = spare.take() if spare is not None and not pty else None
         if chan is None:
@@ -148,6 +164,8 @@ def _session(transport: paramiko.Transport, conn: socket.socket, command: str,
         line = fastjson.dumps({"argv": req["argv"], "env": req.get("env", {})})
         chan.sendall(line.encode() + b"\n")
         code = _pump(conn, chan, buf)
+        if syncer is not None:
+            syncer.poke()
         conn.sendall(frame(EXIT, code.to_bytes(4, "big", signed=True)))
     except Exception as exc:  # the CLI gets the reason, the agent goes on
         import traceback

@@ -25,6 +25,7 @@ from launcher.vm.agent import (
     STDERR,
     STDIN,
     STDOUT,
+    SYNC,
 )
 
 TYPE_CHECKING = False
@@ -114,6 +115,16 @@ def run(m: Target, argv: list[str], env: dict[str, str], *, pty: bool,
         if pty and stdin is not None and os.isatty(stdin):
             return _raw(sock, stdin)
         return _relay(sock, stdin)
+    finally:
+        sock.close()
+
+
+def sync_forwards(m: Target) -> int:
+    """Make the machine's host forwards match its containers' ports now."""
+    sock = ensure(m)
+    try:
+        sock.sendall(frame(SYNC))
+        return _relay(sock, None)
     finally:
         sock.close()
 

@@ -11,7 +11,10 @@ native backend's own:
   path stays as it is; a path outside every share is refused (exit 125).
 * ``-p [IP:]HOST:CONTAINER`` — a QEMU forward from the host's ``IP:HOST`` to
   the guest's ``HOST`` is added before the run, and the guest publishes on all
-  its addresses. An empty host port gets a free one chosen here.
+  its addresses. An empty host port gets a free one chosen here. ``-P`` ports
+  are chosen in the guest and forwarded from the same host port once the
+  container runs. Forwards go when no container publishes their port any more
+  (the agent keeps them in step: launcher.vm.portsync).
 * ``import FILE``, ``load -i FILE``, ``save -o FILE`` — the file travels over
   the SSH channel as the command's stdin/stdout (``import -``, ``load``,
   ``save`` to stdout), so no temporary copy is left in the guest.
@@ -39,7 +42,8 @@ MACHINE_ENV = "LAUNCHER_MACHINE"
 class Plan:
     """The guest's argv plus what the host does around it."""
 
-    __slots__ = ("argv", "forwards", "pty", "stdin_file", "stdin_tty", "stdout_file")
+    __slots__ = ("argv", "detach", "forwards", "pty", "stdin_file", "stdin_tty",
+                 "stdout_file", "sync_after")
 
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv
@@ -48,6 +52,8 @@ class Plan:
         self.stdout_file: str | None = None
         self.stdin_tty = False  # pass our stdin (run -i, exec -i, load from a pipe)
         self.pty = False
+        self.sync_after = False  # forwards follow only once the command is done
+        self.detach = False
 
 
 def ensure_machine(paths: Paths, name: str) -> Machine:
@@ -99,6 +105,8 @@ def plan(m: Machine | None, argv: list[str]) -> Plan:
             p.stdin_tty = not sys.stdin.isatty()
     elif cmd == "save":
         _plan_file_opt(p, ("-o", "--output"), "stdout")
+    elif cmd in ("start", "restart") and m is not None:
+        p.sync_after = True  # its ports were unforwarded when it stopped
     return p
 
 
@@ -147,9 +155,8 @@ def _plan_run(m: Machine | None, p: Plan) -> None:
         return
     for vol in _strings(values.get("volumes")):
         _check_shared(m, vol)
-    if values.get("publish_all"):
-        raise UsageError("-P/--publish-all is not supported through the VM backend yet: "
-                         "publish ports with -p HOST:CONTAINER")
+    p.detach = bool(values.get("detach"))
+    p.sync_after = bool(values.get("publish_all")) and p.detach
     publish = _strings(values.get("publish"))
     if publish:
         p.argv = [p.argv[0], *_rewrite_publish(m, p, spec, p.argv[1:])]
@@ -241,7 +248,7 @@ def _rewrite_publish(m: Machine, p: Plan, spec: CommandSpec, words: list[str]) -
 
 def execute(paths: Paths, argv: list[str], host: str | None = None) -> int:
     """Run ``launcher ARGV`` in the machine (or on ``host``, ssh://…); the exit code."""
-    from launcher.vm import qemu, target
+    from launcher.vm import portsync, target
 
     if not argv:
         raise UsageError("no command")
@@ -249,13 +256,18 @@ def execute(paths: Paths, argv: list[str], host: str | None = None) -> int:
         return _run(target.for_host(paths, host), plan(None, argv))
     m = ensure_machine(paths, os.environ.get(MACHINE_ENV) or "default")
     p = plan(m, argv)
-    for proto, ip, host_port, guest_port in p.forwards:
-        try:
-            qemu.hostfwd(m, proto, ip, host_port, guest_port, add=False)
-        except Exception:
-            pass  # none there yet
-        qemu.hostfwd(m, proto, ip, host_port, guest_port)
-    return _run(target.for_machine(paths, m), p)
+    for proto, ip, host_port, _ in p.forwards:
+        portsync.add(m, proto, ip, host_port)
+    t = target.for_machine(paths, m)
+    code = _run(t, p)
+    over = bool(p.forwards) and (not p.detach or code != 0)
+    if over:  # its container is gone: its forwards go now, not after a grace
+        portsync.settle(m, [(proto, port) for proto, _, port, _ in p.forwards])
+    if over or (p.sync_after and code == 0):
+        from launcher.vm import agentclient
+
+        agentclient.sync_forwards(t)
+    return code
 
 
 def _run(t: Target, p: Plan) -> int:

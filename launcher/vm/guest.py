@@ -34,6 +34,23 @@ WARM = ("launcher.cli.main", "launcher.engine", "launcher.backend.select",
         "launcher.spec.build", "launcher.spec.validate", "launcher.runopts")
 
 
+READY = "/run/launcher/ready"  # written when the guest's boot scripts are done
+READY_TIMEOUT = 120.0
+
+
+def wait_ready(path: str = READY, timeout: float = READY_TIMEOUT) -> None:
+    """sshd answers before the last boot scripts (shares, disk) are done."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            sys.stderr.write("launcher: WARNING: the machine's boot scripts are not done; "
+                             "going on (see its console log)\n")
+            return
+        time.sleep(0.02)
+
+
 class NoRequest(ValueError):
     """stdin closed before the first byte of a request."""
 
@@ -45,7 +62,9 @@ def warm() -> None:
         importlib.import_module(name)
 
 
-def read_request(fd: int = 0) -> tuple[list[str], dict[str, str]]:
+def read_request(fd: int = 0) -> tuple[str, list[str], dict[str, str]]:
+    """(op, argv, env): op ``cli`` runs launcher with argv, ``ports`` lists the
+    host ports the machine's running containers publish."""
     buf = bytearray()
     while not buf.endswith(b"\n"):
         ch = os.read(fd, 1)
@@ -55,6 +74,11 @@ def read_request(fd: int = 0) -> tuple[list[str], dict[str, str]]:
         if len(buf) > MAX_REQUEST:
             raise ValueError("request line too long")
     doc = fastjson.loads(bytes(buf))
+    op = doc.get("op", "cli") if isinstance(doc, dict) else None
+    if op == "ports":
+        return op, [], {}
+    if op != "cli":
+        raise ValueError(f"unknown op {op!r}")
     argv = doc.get("argv") if isinstance(doc, dict) else None
     env = doc.get("env", {}) if isinstance(doc, dict) else None
     if not (isinstance(argv, list) and all(isinstance(a, str) for a in argv)):
@@ -62,18 +86,35 @@ def read_request(fd: int = 0) -> tuple[list[str], dict[str, str]]:
     if not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str)
                                           for k, v in env.items())):
         raise ValueError("env must map strings to strings")
-    return argv, {k: v for k, v in env.items() if k.startswith(ALLOWED_ENV_PREFIXES)}
+    return op, argv, {k: v for k, v in env.items() if k.startswith(ALLOWED_ENV_PREFIXES)}
 
 
-def main() -> int:
+def published_ports() -> list[list[object]]:
+    """``[proto, port]`` for every host port a running container publishes."""
+    from launcher.network.container import live_states
+    from launcher.paths import Paths
+
+    seen = {(m.proto, m.host_port) for act in live_states(Paths.from_root()).values()
+            for m in act.ports if m.host_port}
+    return [[proto, port] for proto, port in sorted(seen)]
+
+
+def main(machine: bool = False) -> int:
+    """``machine``: in a launcher machine (``--machine``), where the boot may
+    still be finishing when sshd already answers."""
     warm()
     try:
-        argv, env = read_request()
+        op, argv, env = read_request()
     except NoRequest:
         return 0  # a spare interpreter the agent did not need
     except ValueError as exc:
         sys.stderr.write(f"launcher: bad request from the host: {exc}\n")
         return 125
+    if op == "ports":
+        sys.stdout.write(fastjson.dumps(published_ports()) + "\n")
+        return 0
+    if machine:  # a --host target (launcher-remote) has no boot scripts
+        wait_ready()
     os.environ.update(env)
     # In this interpreter rather than exec'ing /usr/local/bin/launcher: a second
     # Python start costs ~0.4 s in a TCG guest.
@@ -84,4 +125,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(machine=sys.argv[1:] == ["--machine"]))

@@ -49,6 +49,9 @@ def generate_keypair() -> tuple[bytes, str]:
 
 
 READY_LINE = b"Server listening on"  # sshd -e, on the guest's console
+# sshd starts before the guest's network is up (boot.d/35-sshd.sh): a probe
+# sent earlier is lost in QEMU's user networking and retried only seconds later.
+NETWORK_LINES = (b"launcher-guest: network up", b"launcher-guest: ready")
 
 
 def wait_banner(port: int, deadline: float, alive: object = None,
@@ -62,7 +65,7 @@ def wait_banner(port: int, deadline: float, alive: object = None,
 
     from launcher.vm.machine import banner_ready
 
-    while console is not None and not _console_says(console, READY_LINE):
+    while console is not None and not _console_ready(console):
         if callable(alive) and not alive():
             raise RuntimeFailure("the machine stopped while booting (see its console log)")
         if time.monotonic() > deadline:
@@ -80,12 +83,14 @@ def wait_banner(port: int, deadline: float, alive: object = None,
         time.sleep(0.05)
 
 
-def _console_says(path: str, line: bytes) -> bool:
+def _console_ready(path: str) -> bool:
+    """sshd listens and the guest's network is up (the serial console says both)."""
     try:
         with open(path, "rb") as f:
-            return line in f.read()
+            text = f.read()
     except OSError:
         return False
+    return READY_LINE in text and any(line in text for line in NETWORK_LINES)
 
 
 def connect(host: str, port: int, user: str, key_file: str, host_key_line: str,

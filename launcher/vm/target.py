@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 HOST_ENV = "LAUNCHER_HOST"
 REMOTE_COMMAND_ENV = "LAUNCHER_REMOTE_COMMAND"
-MACHINE_COMMAND = "exec /usr/bin/python3 -I -m launcher.vm.guest"
+MACHINE_COMMAND = "exec /usr/bin/python3 -I -m launcher.vm.guest --machine"
 
 
 class Target:

@@ -74,6 +74,70 @@ def test_a_published_port_is_reached_from_the_host(vm: Vm) -> None:
         assert vm.vm("rm", "-f", "web").returncode == 0
 
 
+def _forwarded(vm: Vm) -> dict[str, object]:
+    path = vm.run_dir / "forwards.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _wait_unforwarded(vm: Vm, key: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while key in _forwarded(vm):
+        assert time.monotonic() < deadline, f"{key} still forwarded: {_forwarded(vm)}"
+        time.sleep(0.5)
+
+
+def _image_exposing(vm: Vm, tmp_path: Path, port: str) -> str:
+    """busybox re-tagged with ExposedPorts (a docker-archive edited here, loaded)."""
+    import hashlib
+    import io
+
+    saved, edited = tmp_path / "bb.tar", tmp_path / "bb-exposed.tar"
+    assert vm.vm("save", "-o", str(saved), "busybox").returncode == 0
+    with tarfile.open(saved) as src, tarfile.open(edited, "w") as dst:
+        manifest = json.loads(src.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        config = json.loads(src.extractfile(manifest[0]["Config"]).read())  # type: ignore[union-attr]
+        config.setdefault("config", {})["ExposedPorts"] = {port: {}}
+        blob = json.dumps(config).encode()
+        name = hashlib.sha256(blob).hexdigest() + ".json"
+        manifest[0].update(Config=name, RepoTags=["lt-exposed:1"])
+        for member in src.getmembers():
+            if member.name not in ("manifest.json", "repositories") \
+                    and not member.name.endswith(".json"):
+                dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        for fname, data in ((name, blob), ("manifest.json", json.dumps(manifest).encode())):
+            info = tarfile.TarInfo(fname)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    res = vm.vm("load", "-i", str(edited))
+    assert res.returncode == 0, res.stderr
+    return "lt-exposed:1"
+
+
+def test_forwards_follow_the_containers(vm: Vm, tmp_path: Path) -> None:
+    www = vm.share / "www"
+    www.mkdir(exist_ok=True)
+    (www / "index.html").write_text("published with -P\n")
+    image = _image_exposing(vm, tmp_path, "80/tcp")
+    res = vm.vm("run", "-d", "--name", "pub", "-P", "-v", f"{www}:/www:ro", image, "httpd",
+                "-f", "-p", "80", "-h", "/www")
+    assert res.returncode == 0, res.stderr
+    try:  # the port the guest chose is forwarded from the same port on the host
+        line = vm.vm("port", "pub", "80").stdout.strip()
+        port = int(line.rsplit(":", 1)[1])
+        assert f"tcp/{port}" in _forwarded(vm)  # there when run -d -P returned
+        assert _fetch(f"http://127.0.0.1:{port}/", 60) == "published with -P\n"
+    finally:
+        assert vm.vm("rm", "-f", "pub").returncode == 0
+    _wait_unforwarded(vm, f"tcp/{port}")  # the container went: so did its forward
+    # a foreground run -p: forwarded while it runs, gone when it ends
+    port = _free_port()
+    res = vm.vm("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true")
+    assert res.returncode == 0, res.stderr
+    _wait_unforwarded(vm, f"tcp/{port}", within=5)
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", port))  # QEMU let go of the host port
+
+
 def test_save_and_import_travel_over_the_channel(vm: Vm, tmp_path: Path) -> None:
     out = tmp_path / "busybox.tar"
     assert vm.vm("save", "-o", str(out), "busybox").returncode == 0

@@ -4,6 +4,7 @@ requests with a terminal (or a dead spare) get a channel of their own."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -15,7 +16,9 @@ import pytest
 
 from launcher import fastjson
 from launcher.backend.linux.attachserver import frame, split_frames
-from launcher.vm import agent, sshconn
+from launcher.paths import Paths
+from launcher.vm import agent, agentsync, portsync, sshconn
+from launcher.vm.machine import Machine
 
 
 class _Guest(paramiko.ServerInterface):
@@ -62,7 +65,13 @@ class _Guest(paramiko.ServerInterface):
                 chan.close()
                 return
             line += ch
-        argv = fastjson.loads(line)["argv"]
+        doc = fastjson.loads(line)
+        if doc.get("op") == "ports":
+            chan.sendall(b'[["tcp", 8080], ["udp", 53]]\n')
+            chan.send_exit_status(0)
+            chan.close()
+            return
+        argv = doc["argv"]
         chan.sendall(f"exec {seq}: {' '.join(argv)}\n".encode())
         chan.send_exit_status(7 if argv == ["fail"] else 0)
         chan.shutdown_write()
@@ -160,3 +169,24 @@ def test_a_dead_spare_is_not_used(transport: tuple[paramiko.Transport, _Guest]) 
     code, out = _request(t, spare, ["ps"])
     assert code == 0 and out.endswith(b": ps\n") and not out.startswith(b"exec 1:")
     _wait(lambda: len(guest.execs) == 3)  # a fresh channel, and a fresh spare
+
+
+def test_the_syncer_asks_the_guest_and_forwards_what_it_publishes(
+        transport: tuple[paramiko.Transport, _Guest], paths: Paths,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    t, _ = transport
+    made: list[tuple[str, str, int, bool]] = []
+    monkeypatch.setattr(portsync, "_hostfwd", lambda m, proto, ip, hp, gp, add:
+                        made.append((proto, ip, hp, add)))
+    m = Machine(paths, "default")
+    os.makedirs(m.run_dir)
+    spare = agent.Spare(t, "guest")
+    spare.refill()
+    syncer = agentsync.Syncer(m, t, spare)
+    assert syncer.sync() == []
+    assert made == [("tcp", "0.0.0.0", 8080, True), ("udp", "0.0.0.0", 53, True)]
+    ours, theirs = socket.socketpair()  # the CLI's ``s`` frame: the same, on demand
+    ours.sendall(frame(agent.SYNC))
+    agent._session(t, theirs, "guest", spare, syncer)
+    assert ours.recv(100) == frame(agent.EXIT, bytes(4))
+    ours.close()

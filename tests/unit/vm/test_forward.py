@@ -39,11 +39,17 @@ def test_an_empty_host_port_is_chosen_here(m: Machine) -> None:
     assert p.argv == ["run", "-p", f"{host}:80/tcp", "busybox"]
 
 
-def test_bad_publish_and_publish_all(m: Machine) -> None:
+def test_bad_publish(m: Machine) -> None:
     with pytest.raises(UsageError, match='for "-p, --publish" flag'):
         forward.plan(m, ["run", "-p", "x:y", "busybox"])
-    with pytest.raises(UsageError, match="publish-all"):
-        forward.plan(m, ["run", "-P", "busybox"])
+
+
+def test_publish_all_ports_are_forwarded_once_the_container_runs(m: Machine) -> None:
+    p = forward.plan(m, ["run", "-d", "-P", "busybox"])
+    assert p.argv == ["run", "-d", "-P", "busybox"] and p.forwards == [] and p.sync_after
+    assert not forward.plan(m, ["run", "-P", "busybox"]).sync_after  # the agent follows it
+    assert forward.plan(m, ["start", "web"]).sync_after
+    assert not forward.plan(None, ["start", "web"]).sync_after  # --host: the remote's ports
 
 
 def test_files_travel_on_the_channel(m: Machine) -> None:

@@ -1,5 +1,4 @@
-# What the next scripts need (the NIC, fw_cfg, 9p) the initramfs loaded.
 # What containers need (overlay, veth, bridge, nftables) is loaded in the
-# background while sshd starts; the kernel would also load each on first use.
+# background, after sshd started; the kernel would also load each on first use.
 modprobe -a -q overlay veth bridge br_netfilter nf_tables nft_chain_nat nft_masq nft_nat \
     nft_ct nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nf_nat </dev/null >/dev/null 2>&1 &
