@@ -28,6 +28,11 @@ REQUIRED_PACKAGES=(
     ca-certificates
     qemu-utils         # qemu-img: machine disks (the VM backend, launcher machine …)
     kmod e2fsprogs     # depmod and mkfs.ext4 -d: provision/ builds the guest image
+    # machine init --driver libvirt: the daemons and virsh (not libvirt-daemon-system,
+    # which pulls in systemd; libvirt_host below does the little of it needed), and
+    # what pip needs to build libvirt-python into the venv (the `libvirt` extra).
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+    libvirt-dev pkg-config
 )
 # QEMU for the host's own architecture (the VM backend boots a guest of it).
 case "$(uname -m)" in
@@ -132,18 +137,18 @@ EOF
 install_launcher() {
     # The stamp records what the last install was made from, so reruns are fast.
     local stamp_file="$VENV/.launcher-setup-stamp" stamp
-    stamp="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$VENV/bin/python" -V 2>&1) compat"
+    stamp="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$VENV/bin/python" -V 2>&1) compat test,libvirt"
     if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] \
         && "$VENV/bin/python" -c 'import launcher' 2>/dev/null; then
         say "launcher: already installed in $VENV"
         return 0
     fi
-    say "pip install -e '.[test]' into $VENV"
+    say "pip install -e '.[test,libvirt]' into $VENV"
     # editable_mode=compat: a plain path entry in a .pth file. The default
     # editable mode installs an import hook that loads re and pathlib in every
     # interpreter (~8 ms on each `launcher run`).
     "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
-        --retries 5 --config-settings editable_mode=compat -e "${REPO}[test]" </dev/null
+        --retries 5 --config-settings editable_mode=compat -e "${REPO}[test,libvirt]" </dev/null
     # Byte-compile now: PYTHONDONTWRITEBYTECODE environments would otherwise
     # recompile every module on every start.
     "$VENV/bin/python" -m compileall -q "$REPO/launcher" >/dev/null
@@ -168,7 +173,28 @@ lean_entry_points() {
     done
 }
 
+libvirt_host() {
+    # What libvirt-daemon-system and udev would do, and no more: the user QEMU
+    # runs as by default (libvirtd's QEMU driver refuses to load without it; launcher's
+    # domains run QEMU as the invoking user anyway), its access to /dev/kvm, and the
+    # log directory. libvirt re-probes QEMU on every call while /dev/kvm is usable by
+    # QEMU but not by this user (~70 s per define). No daemon is started here: the
+    # VM tests start virtlogd and libvirtd themselves when they are not running.
+    getent group kvm >/dev/null || groupadd --system kvm
+    if ! getent passwd libvirt-qemu >/dev/null; then
+        say "adding system user libvirt-qemu"
+        useradd --system --user-group --groups kvm --no-create-home \
+            --home-dir /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
+    fi
+    id -nG libvirt-qemu | grep -qw kvm || usermod -a -G kvm libvirt-qemu
+    if [ -c /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" = root ]; then
+        chgrp kvm /dev/kvm && chmod 660 /dev/kvm  # udev's rule, where no udev runs
+    fi
+    [ -d /var/log/libvirt ] || mkdir -m 700 /var/log/libvirt
+}
+
 install_packages
+libvirt_host
 make_venv
 install_launcher
 lean_entry_points

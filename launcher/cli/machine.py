@@ -41,7 +41,9 @@ def init(
         "--image", metavar="PATH|URL",
         help="A guest image (directory or URL of its image.json); default: the published "
              "one, else built from provision/")] = None,
-    driver: Annotated[str, typer.Option("--driver", help="qemu (libvirt: not yet)")] = "qemu",
+    driver: Annotated[str, typer.Option(
+        "--driver", help="qemu: one QEMU process; libvirt: a domain on qemu:///system "
+                         "(needs libvirtd and libvirt-python)")] = "qemu",
     volume: Annotated[list[str] | None, typer.Option(
         "--volume", "-v", metavar="HOST_DIR",
         help="Share a host directory with the machine (same path inside)")] = None,

@@ -161,7 +161,10 @@ def _session(transport: paramiko.Transport, conn: socket.socket, command: str,
             if pty:
                 chan.get_pty(term=str(pty[0]), width=int(pty[1]), height=int(pty[2]))
             chan.exec_command(command)
-        line = fastjson.dumps({"argv": req["argv"], "env": req.get("env", {})})
+        fwd = {"argv": req["argv"], "env": req.get("env", {})}
+        if req.get("stage") is not None:
+            fwd["stage"] = req["stage"]
+        line = fastjson.dumps(fwd)
         chan.sendall(line.encode() + b"\n")
         code = _pump(conn, chan, buf)
         if syncer is not None:

@@ -99,16 +99,20 @@ def stop_agent(m: Machine) -> None:
 
 
 def run(m: Target, argv: list[str], env: dict[str, str], *, pty: bool,
-        stdin: int | None) -> int:
+        stdin: int | None, stage: dict[str, object] | None = None) -> int:
     """Run ``launcher ARGV`` on the target; its exit code. ``stdin``: an fd to
-    send (None: none), ``pty``: a terminal, stdin in raw mode."""
+    send (None: none), ``pty``: a terminal, stdin in raw mode; ``stage``: stdin
+    is a tar the guest unpacks first (launcher.vm.hostcopy)."""
     from launcher import fastjson
 
     sock = ensure(m)
     try:
         size = _size() if pty else None
-        req = {"argv": argv, "env": env, "pty": [os.environ.get("TERM", "xterm"), *size]
-               if size else None}
+        req: dict[str, object] = {
+            "argv": argv, "env": env,
+            "pty": [os.environ.get("TERM", "xterm"), *size] if size else None}
+        if stage is not None:
+            req["stage"] = stage
         sock.sendall(frame(REQUEST, fastjson.dumps(req).encode()))
         if stdin is None:
             sock.sendall(frame(CLOSE_STDIN))

@@ -18,6 +18,8 @@ native backend's own:
 * ``import FILE``, ``load -i FILE``, ``save -o FILE`` — the file travels over
   the SSH channel as the command's stdin/stdout (``import -``, ``load``,
   ``save`` to stdout), so no temporary copy is left in the guest.
+* ``cp`` — a host path outside the shares travels as a tar on the channel
+  (launcher.vm.hostcopy); inside a share it is the guest's own path.
 
 The default machine is created (``machine init``) and started on first use.
 """
@@ -42,8 +44,8 @@ MACHINE_ENV = "LAUNCHER_MACHINE"
 class Plan:
     """The guest's argv plus what the host does around it."""
 
-    __slots__ = ("argv", "detach", "forwards", "pty", "stdin_file", "stdin_tty",
-                 "stdout_file", "sync_after")
+    __slots__ = ("argv", "detach", "download", "forwards", "pty", "stage", "stdin_file",
+                 "stdin_tty", "stdout_file", "sync_after", "upload")
 
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv
@@ -54,6 +56,10 @@ class Plan:
         self.pty = False
         self.sync_after = False  # forwards follow only once the command is done
         self.detach = False
+        # cp with a host path outside the shares (launcher.vm.hostcopy)
+        self.upload: tuple[str, bool] | None = None  # host SRC, -L
+        self.stage: dict[str, object] | None = None  # told to the guest with the request
+        self.download: tuple[str, bool] | None = None  # host DST, -a
 
 
 def ensure_machine(paths: Paths, name: str) -> Machine:
@@ -105,6 +111,11 @@ def plan(m: Machine | None, argv: list[str]) -> Plan:
             p.stdin_tty = not sys.stdin.isatty()
     elif cmd == "save":
         _plan_file_opt(p, ("-o", "--output"), "stdout")
+    elif cmd == "cp":
+        from launcher.vm import hostcopy
+
+        hostcopy.plan(p, (lambda path: _is_shared(m, path)) if m is not None
+                      else (lambda path: True))
     elif cmd in ("start", "restart") and m is not None:
         p.sync_after = True  # its ports were unforwarded when it stopped
     return p
@@ -166,12 +177,16 @@ def _strings(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
+def _is_shared(m: Machine, path: str) -> bool:
+    real = os.path.realpath(path)
+    return any(real == s or real.startswith(s.rstrip("/") + "/") for s in m.shares)
+
+
 def _check_shared(m: Machine, vol: str) -> None:
     src = vol.split(":", 1)[0]
     if not src.startswith("/"):
         return  # a named volume: lives in the guest
-    real = os.path.realpath(src)
-    if not any(real == s or real.startswith(s.rstrip("/") + "/") for s in m.shares):
+    if not _is_shared(m, src):
         shares = ", ".join(m.shares) or "none"
         raise UsageError(f"cannot bind {src}: it is not shared with machine {m.name} "
                          f"(shared: {shares}; share it with `launcher machine init -v DIR`)")
@@ -259,6 +274,8 @@ def execute(paths: Paths, argv: list[str], host: str | None = None) -> int:
     for proto, ip, host_port, _ in p.forwards:
         portsync.add(m, proto, ip, host_port)
     t = target.for_machine(paths, m)
+    if p.upload is not None or p.download is not None:
+        return _run_copy(t, p)
     code = _run(t, p)
     over = bool(p.forwards) and (not p.detach or code != 0)
     if over:  # its container is gone: its forwards go now, not after a grace
@@ -268,6 +285,29 @@ def execute(paths: Paths, argv: list[str], host: str | None = None) -> int:
 
         agentclient.sync_forwards(t)
     return code
+
+
+def _run_copy(t: Target, p: Plan) -> int:
+    """cp with a host path the machine does not share: a tar on the channel."""
+    import tempfile
+
+    from launcher.vm import hostcopy
+
+    fd, tmp = tempfile.mkstemp(prefix="launcher-cp-", suffix=".tar")
+    os.close(fd)
+    try:
+        if p.upload is not None:
+            hostcopy.pack(p.upload[0], p.upload[1], tmp)
+            p.stdin_file = tmp
+            return _run(t, p)
+        assert p.download is not None
+        p.stdout_file = tmp
+        code = _run(t, p)
+        if code == 0:
+            hostcopy.place(tmp, *p.download)
+        return code
+    finally:
+        os.unlink(tmp)
 
 
 def _run(t: Target, p: Plan) -> int:
@@ -287,11 +327,12 @@ def _run(t: Target, p: Plan) -> int:
             saved = os.dup(1)
             os.dup2(fd, 1)
             try:
-                return agentclient.run(t, p.argv, env, pty=False, stdin=stdin_fd)
+                return agentclient.run(t, p.argv, env, pty=False, stdin=stdin_fd,
+                                       stage=p.stage)
             finally:
                 os.dup2(saved, 1)
                 os.close(saved)
-        return agentclient.run(t, p.argv, env, pty=p.pty, stdin=stdin_fd)
+        return agentclient.run(t, p.argv, env, pty=p.pty, stdin=stdin_fd, stage=p.stage)
     finally:
         for fd in opened:
             os.close(fd)

@@ -19,6 +19,10 @@ import sys
 
 from launcher import fastjson
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 MAX_REQUEST = 1 << 20
 # Environment the host may set for the guest's launcher (locale, terminal,
 # launcher's own settings); nothing that changes how programs are found.
@@ -62,9 +66,19 @@ def warm() -> None:
         importlib.import_module(name)
 
 
-def read_request(fd: int = 0) -> tuple[str, list[str], dict[str, str]]:
-    """(op, argv, env): op ``cli`` runs launcher with argv, ``ports`` lists the
-    host ports the machine's running containers publish."""
+class Request:
+    """op ``cli`` runs launcher with argv (``stage``: a ``cp`` whose host source
+    arrives as a tar on stdin first); op ``ports`` lists the host ports the
+    machine's running containers publish."""
+
+    __slots__ = ("argv", "env", "op", "stage")
+
+    def __init__(self, op: str, argv: list[str], env: dict[str, str],
+                 stage: dict[str, Any] | None = None) -> None:
+        self.op, self.argv, self.env, self.stage = op, argv, env, stage
+
+
+def read_request(fd: int = 0) -> Request:
     buf = bytearray()
     while not buf.endswith(b"\n"):
         ch = os.read(fd, 1)
@@ -76,7 +90,7 @@ def read_request(fd: int = 0) -> tuple[str, list[str], dict[str, str]]:
     doc = fastjson.loads(bytes(buf))
     op = doc.get("op", "cli") if isinstance(doc, dict) else None
     if op == "ports":
-        return op, [], {}
+        return Request(op, [], {})
     if op != "cli":
         raise ValueError(f"unknown op {op!r}")
     argv = doc.get("argv") if isinstance(doc, dict) else None
@@ -86,7 +100,62 @@ def read_request(fd: int = 0) -> tuple[str, list[str], dict[str, str]]:
     if not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str)
                                           for k, v in env.items())):
         raise ValueError("env must map strings to strings")
-    return op, argv, {k: v for k, v in env.items() if k.startswith(ALLOWED_ENV_PREFIXES)}
+    env = {k: v for k, v in env.items() if k.startswith(ALLOWED_ENV_PREFIXES)}
+    return Request(op, argv, env, _stage(doc.get("stage"), argv))
+
+
+def _stage(stage: Any, argv: list[str]) -> dict[str, Any] | None:
+    if stage is None:
+        return None
+    ok = (isinstance(stage, dict) and argv[:1] == ["cp"]
+          and type(stage.get("index")) is int and 0 < stage["index"] < len(argv)
+          and isinstance(stage.get("name"), str) and "/" not in stage["name"]
+          and stage["name"] not in ("", ".", "..") and stage.get("suffix") in ("", "/", "/.")
+          and isinstance(stage.get("owners"), bool))
+    if not ok:
+        raise ValueError("bad stage")
+    return dict(stage)
+
+
+STAGE_DIR = "/var/lib/launcher/stage"
+
+
+def run_staged(argv: list[str], stage: dict[str, Any], fd: int = 0,
+               base: str = STAGE_DIR) -> int:
+    """``cp HOSTSRC CONTAINER:DST``: unpack the host's tar of SRC (on ``fd``) into
+    a private directory, run ``cp`` from there, remove it."""
+    import shutil
+    import tarfile
+    import tempfile
+
+    from launcher.locks import make_private_dirs
+
+    make_private_dirs(base)
+    work = tempfile.mkdtemp(dir=base)
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as stream, \
+                tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                _check_member(member, stage["name"], stage["owners"])
+                kw = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}
+                tar.extract(member, work, numeric_owner=True, **kw)  # type: ignore[arg-type]
+        argv = list(argv)
+        argv[stage["index"]] = os.path.join(work, stage["name"]) + stage["suffix"]
+        from launcher.cli.main import run_cli
+
+        return run_cli(argv)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_member(member: Any, name: str, owners: bool) -> None:
+    """The host packed SRC under ``name``: nothing else, nothing that climbs."""
+    parts = member.name.split("/")
+    if parts[0] != name or ".." in parts or member.isdev():
+        raise ValueError(f"unexpected entry {member.name!r} in the copied tar")
+    if not owners:  # Docker: files copied in belong to the container's root
+        member.uid = member.gid = 0
+        member.uname = member.gname = "root"
 
 
 def published_ports() -> list[list[object]]:
@@ -104,23 +173,29 @@ def main(machine: bool = False) -> int:
     still be finishing when sshd already answers."""
     warm()
     try:
-        op, argv, env = read_request()
+        req = read_request()
     except NoRequest:
         return 0  # a spare interpreter the agent did not need
     except ValueError as exc:
         sys.stderr.write(f"launcher: bad request from the host: {exc}\n")
         return 125
-    if op == "ports":
+    if req.op == "ports":
         sys.stdout.write(fastjson.dumps(published_ports()) + "\n")
         return 0
     if machine:  # a --host target (launcher-remote) has no boot scripts
         wait_ready()
-    os.environ.update(env)
+    os.environ.update(req.env)
+    if req.stage is not None:
+        try:
+            return run_staged(req.argv, req.stage)
+        except (ValueError, OSError, __import__("tarfile").TarError) as exc:
+            sys.stderr.write(f"launcher: cannot receive the copied files: {exc}\n")
+            return 125
     # In this interpreter rather than exec'ing /usr/local/bin/launcher: a second
     # Python start costs ~0.4 s in a TCG guest.
     from launcher.cli.main import main as launcher_main
 
-    sys.argv = ["launcher", *argv]
+    sys.argv = ["launcher", *req.argv]
     launcher_main()
 
 

@@ -12,9 +12,10 @@
         qemu.pid, qmp.sock, console.log, ssh-port
 
 Status is never stored. ``running`` needs a live QEMU whose pid file and
-command line name this machine; ``starting`` is running without an SSH
-banner yet; ``stopped`` has no QEMU; ``broken`` is a machine missing one of
-its files (an interrupted init, a deleted image) and says which.
+command line name this machine (its driver looks: launcher.vm.driver);
+``starting`` is running without an SSH banner yet; ``stopped`` has no QEMU;
+``broken`` is a machine missing one of its files (an interrupted init, a
+deleted image) and says which.
 """
 
 from __future__ import annotations
@@ -147,10 +148,10 @@ class Machine:
 
 def status(m: Machine) -> tuple[str, str]:
     """(status, detail) from reality: running / starting / stopped / broken."""
-    from launcher.vm import qemu
+    from launcher.vm.driver import for_machine
 
     why = m.problem()
-    pid = qemu.alive(m)
+    pid = for_machine(m).alive(m)
     if pid is None:
         return ("broken", why) if why else ("stopped", "")
     port = m.ssh_port()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import paramiko
 
     from launcher.paths import Paths
+    from launcher.vm.driver import Driver
 
 BOOT_TIMEOUT = float(os.environ.get("LAUNCHER_VM_BOOT_TIMEOUT", "180"))
 Phase = "tuple[str, float]"
@@ -58,18 +59,15 @@ def init(paths: Paths, name: str, *, cpus: int = 2, memory_mb: int = 2048, disk_
     m = Machine(paths, name)
     if os.path.lexists(m.dir):
         raise ConflictError(f"machine {name} already exists")
-    if driver == "libvirt":
-        from launcher.errors import UnsupportedError
+    from launcher.vm.driver import get as get_driver
 
-        raise UnsupportedError("the libvirt driver is not available in this version: "
-                               "use --driver qemu (the default)")
-    if driver != "qemu":
-        raise UsageError(f"unknown driver {driver!r} (qemu)")
+    drv = get_driver(driver)
     if cpus < 1 or memory_mb < 256 or disk_gb < 2:
         raise UsageError("a machine needs at least 1 CPU, 256 MiB of memory and 2 GiB of disk")
     bad = [s for s in shares or [] if not os.path.isabs(s) or not os.path.isdir(s)]
     if bad:
         raise UsageError(f"cannot share {bad[0]!r}: not an absolute path to a directory")
+    drv.check()  # e.g. libvirtd down: before the image is fetched or anything made
     m.arch = arch or m.arch
     m.image_dir = images.resolve(paths, image, m.arch)  # before anything is made
     m.cpus, m.memory_mb, m.disk_gb, m.driver = cpus, memory_mb, disk_gb, driver
@@ -78,12 +76,20 @@ def init(paths: Paths, name: str, *, cpus: int = 2, memory_mb: int = 2048, disk_
     m.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     os.makedirs(os.path.dirname(m.dir), mode=0o700, exist_ok=True)
     os.mkdir(m.dir, 0o700)
+    defined = False
     try:
         _populate(m)
+        drv.define(m)
+        defined = True
         m.save()  # last: a machine without its record is broken, never half-usable
     except BaseException:
         import shutil
 
+        if defined:
+            try:
+                drv.undefine(m)
+            except Exception:
+                pass  # the original failure is the one to report
         shutil.rmtree(m.dir, ignore_errors=True)
         raise
     return m
@@ -162,9 +168,10 @@ def _qemu_id(arch: str) -> str:
 def start(paths: Paths, name: str, report: Callable[[str, float], None] | None = None
           ) -> list[tuple[str, float]]:
     """Boot machine ``name`` until its SSH login works; the phases and their seconds."""
-    from launcher.vm import qemu
+    from launcher.vm.driver import for_machine
 
     m = Machine.load(paths, name)
+    drv = for_machine(m)
     state, detail = status(m)
     if state == "broken":
         raise StateError(f"machine {name} is broken: {detail}")
@@ -187,15 +194,15 @@ def start(paths: Paths, name: str, report: Callable[[str, float], None] | None =
                          "using TCG software emulation, which is slow\n")
     phase(f"accelerator {accel_name}", t0)
     t0 = time.monotonic()
-    _spawn(m, accel_name)
-    phase("qemu started", t0)
+    _spawn(m, drv, accel_name)
+    phase(f"{drv.NAME} started", t0)
     try:
         t0 = time.monotonic()
         port = m.ssh_port()
         assert port is not None
         from launcher.vm.sshconn import wait_banner
 
-        wait_banner(port, time.monotonic() + BOOT_TIMEOUT, lambda: qemu.alive(m) is not None,
+        wait_banner(port, time.monotonic() + BOOT_TIMEOUT, lambda: drv.alive(m) is not None,
                     os.path.join(m.run_dir, "console.log"))
         phase("ssh banner", t0)
         t0 = time.monotonic()
@@ -203,21 +210,19 @@ def start(paths: Paths, name: str, report: Callable[[str, float], None] | None =
         client.close()
         phase("ssh login", t0)
     except BaseException:
-        qemu.stop(m)
+        drv.stop(m)
         raise
     return phases
 
 
-def _spawn(m: Machine, accel_name: str) -> None:
-    from launcher.vm import qemu
-
+def _spawn(m: Machine, drv: Driver, accel_name: str) -> None:
     os.makedirs(m.run_dir, mode=0o700, exist_ok=True)
     for attempt in range(3):
         port = free_port()
         with open(os.path.join(m.run_dir, "ssh-port"), "w") as f:
             f.write(str(port))
         try:
-            qemu.start(m, accel_name)
+            drv.start(m, accel_name)
             return
         except RuntimeFailure as exc:
             if ("hostfwd" not in str(exc) and "forwarding" not in str(exc)) or attempt == 2:
@@ -237,12 +242,13 @@ def connect(m: Machine, timeout: float = 15.0) -> paramiko.SSHClient:
 
 def stop(paths: Paths, name: str) -> bool:
     """Power the guest off (sync first); False when it was not running."""
-    from launcher.vm import qemu
     from launcher.vm.agentclient import stop_agent
+    from launcher.vm.driver import for_machine
 
     m = Machine.load(paths, name)
+    drv = for_machine(m)
     stop_agent(m)
-    if qemu.alive(m) is None:
+    if drv.alive(m) is None:
         _clear_run(m)
         return False
     try:
@@ -255,7 +261,7 @@ def stop(paths: Paths, name: str) -> bool:
             client.close()
     except Exception:
         pass  # unreachable guest: QEMU is stopped below
-    qemu.stop(m)
+    drv.stop(m)
     _clear_run(m)
     return True
 
@@ -277,12 +283,14 @@ def _clear_run(m: Machine) -> None:
 def remove(paths: Paths, name: str, force: bool) -> None:
     import shutil
 
-    from launcher.vm import qemu
+    from launcher.vm.driver import for_machine
 
     m = Machine.load(paths, name)
-    if qemu.alive(m) is not None:
+    drv = for_machine(m)
+    if drv.alive(m) is not None:
         if not force:
             raise ConflictError(f"machine {name} is running: stop it first or use rm -f")
         stop(paths, name)
+    drv.undefine(m)  # before the files: a domain never outlives its disk
     shutil.rmtree(m.run_dir, ignore_errors=True)
     shutil.rmtree(m.dir)

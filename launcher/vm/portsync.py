@@ -1,9 +1,10 @@
 """Host forwards that follow the machine's containers.
 
 A container's ports are published inside the guest; the host reaches them
-through a forward (QEMU's ``hostfwd``) from the same port on the host. The
-forwards launcher made are recorded in ``forwards.json`` in the machine's run
-directory (it goes when QEMU stops, as the forwards do)::
+through a forward (QEMU's ``hostfwd``, through the machine's driver) from the
+same port on the host. The forwards launcher made are recorded in
+``forwards.json`` in the machine's run directory (it goes when QEMU stops, as
+the forwards do)::
 
     {"tcp/8080": {"ip": "127.0.0.1", "added": 1700000000.0, "seen": true}}
 
@@ -40,9 +41,9 @@ ALL = "0.0.0.0"
 
 def _hostfwd(m: Machine, proto: str, ip: str, host_port: int, guest_port: int,
              add: bool) -> None:
-    from launcher.vm import qemu
+    from launcher.vm.driver import for_machine
 
-    qemu.hostfwd(m, proto, ip, host_port, guest_port, add=add)
+    for_machine(m).hostfwd(m, proto, ip, host_port, guest_port, add=add)
 
 
 def _load(m: Machine) -> dict[str, Any]:

@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 
 
 def running_machine(paths: Paths, name: str) -> Machine:
-    from launcher.vm import qemu
+    from launcher.vm.driver import for_machine
     from launcher.vm.machine import Machine
 
     m = Machine.load(paths, name)
-    if qemu.alive(m) is None:
+    if for_machine(m).alive(m) is None:
         raise StateError(f"machine {name} is not running (start it with "
                          f"`launcher machine start {name}`)")
     return m

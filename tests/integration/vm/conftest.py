@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -84,3 +84,74 @@ def vm() -> Iterator[Vm]:
         v.cli("machine", "rm", "-f", timeout=120)
         if os.environ.get("LAUNCHER_TEST_KEEP") != "1":
             shutil.rmtree(base, ignore_errors=True)
+
+
+LIBVIRT_SOCKETS = (("virtlogd", "/run/libvirt/virtlogd-sock"),
+                   ("libvirtd", "/run/libvirt/libvirt-sock"))
+
+
+@pytest.fixture(scope="session")
+def libvirtd() -> Iterator[None]:
+    """virtlogd and libvirtd answering on their sockets. There is no systemd here:
+    a daemon whose socket does not answer is started (``-d``) and, at the end,
+    stopped again; one already running is left alone."""
+    import pwd
+    import signal
+
+    for tool in ("libvirtd", "virtlogd", "qemu-system-x86_64", "qemu-img"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"the libvirt tests need {tool} (scripts/setup.sh installs it)")
+    pytest.importorskip("libvirt", reason="libvirt-python (pip install -e '.[libvirt]')")
+    try:
+        pwd.getpwnam("libvirt-qemu")
+    except KeyError:
+        pytest.skip("libvirtd's QEMU driver needs the user libvirt-qemu (scripts/setup.sh)")
+    os.makedirs("/var/log/libvirt", mode=0o700, exist_ok=True)  # libvirtd -d logs there
+    piddir = Path(tempfile.mkdtemp(prefix="lt-libvirtd-"))
+    started: list[int] = []
+    try:
+        for daemon, sock in LIBVIRT_SOCKETS:
+            if _answers(sock):
+                continue
+            pidfile = piddir / f"{daemon}.pid"
+            res = subprocess.run([daemon, "-d", "-p", str(pidfile)], capture_output=True,
+                                 text=True, timeout=120, check=False)
+            assert res.returncode == 0, f"{daemon}: {res.stderr}"
+            started.append(int(pidfile.read_text()))
+            assert _wait(lambda s=sock: _answers(s), 60), f"{daemon} does not answer on {sock}"
+        yield
+    finally:
+        for pid in reversed(started):
+            os.kill(pid, signal.SIGTERM)
+            _wait(lambda p=pid: not _exists(p), 60)
+        shutil.rmtree(piddir, ignore_errors=True)
+
+
+def _answers(path: str) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _wait(ok: Callable[[], bool], timeout: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not ok():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -138,6 +138,31 @@ def test_forwards_follow_the_containers(vm: Vm, tmp_path: Path) -> None:
         s.bind(("127.0.0.1", port))  # QEMU let go of the host port
 
 
+def test_cp_of_host_paths_outside_the_shares(vm: Vm, tmp_path: Path) -> None:
+    src = tmp_path / "data"  # not under the machine's share
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha\n")
+    (src / "sub" / "b").write_text("beta")
+    assert vm.vm("run", "-d", "--name", "cpc", "busybox", "sleep", "600").returncode == 0
+    try:
+        res = vm.vm("cp", str(src), "cpc:/tmp/in")
+        assert res.returncode == 0, res.stderr
+        assert vm.vm("exec", "cpc", "cat", "/tmp/in/sub/b").stdout == "beta"
+        res = vm.vm("cp", str(src / "a.txt"), "cpc:/tmp/renamed")  # a file, a new name
+        assert res.returncode == 0, res.stderr
+        assert vm.vm("exec", "cpc", "cat", "/tmp/renamed").stdout == "alpha\n"
+        back = tmp_path / "back"
+        res = vm.vm("cp", "cpc:/tmp/in", str(back))
+        assert res.returncode == 0, res.stderr
+        assert (back / "a.txt").read_text() == "alpha\n" and (back / "sub" / "b").exists()
+        res = vm.vm("cp", "cpc:/nope", str(back))
+        assert res.returncode != 0 and "Could not find the file /nope" in res.stderr
+        left = vm.cli("machine", "ssh", "default", "ls -A /var/lib/launcher/stage").stdout
+        assert left.strip() == ""  # the guest's staging directories went
+    finally:
+        assert vm.vm("rm", "-f", "cpc").returncode == 0
+
+
 def test_save_and_import_travel_over_the_channel(vm: Vm, tmp_path: Path) -> None:
     out = tmp_path / "busybox.tar"
     assert vm.vm("save", "-o", str(out), "busybox").returncode == 0

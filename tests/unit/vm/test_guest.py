@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +17,9 @@ def test_reads_exactly_one_line_and_filters_env() -> None:
     fd = _fd(b'{"argv": ["run", "--rm", "busybox", "sh", "-c", "echo $HOME; rm -rf /"], '
              b'"env": {"TERM": "xterm", "LD_PRELOAD": "/x.so", "LC_ALL": "C"}}\nSTDIN DATA')
     try:
-        op, argv, env = guest.read_request(fd)
-        assert op == "cli"
+        req = guest.read_request(fd)
+        op, argv, env = req.op, req.argv, req.env
+        assert op == "cli" and req.stage is None
         assert argv[-1] == "echo $HOME; rm -rf /"  # an argument, never a shell line
         assert env == {"TERM": "xterm", "LC_ALL": "C"}
         assert os.read(fd, 100) == b"STDIN DATA"  # the command's own stdin is untouched
@@ -27,7 +29,11 @@ def test_reads_exactly_one_line_and_filters_env() -> None:
 
 @pytest.mark.parametrize("data", [b"", b"not json\n", b'{"argv": "ls"}\n',
                                   b'{"argv": [1]}\n', b'{"argv": [], "env": {"A": 1}}\n',
-                                  b'{"op": "shell", "argv": []}\n'])
+                                  b'{"op": "shell", "argv": []}\n',
+                                  b'{"argv": ["cp", "a", "c:/"], "stage": {"index": 1, '
+                                  b'"name": "..", "suffix": "", "owners": false}}\n',
+                                  b'{"argv": ["run", "a"], "stage": {"index": 1, '
+                                  b'"name": "a", "suffix": "", "owners": false}}\n'])
 def test_bad_requests(data: bytes) -> None:
     fd = _fd(data)
     try:
@@ -40,7 +46,8 @@ def test_bad_requests(data: bytes) -> None:
 def test_the_ports_op_needs_no_argv() -> None:
     fd = _fd(b'{"op": "ports"}\n')
     try:
-        assert guest.read_request(fd) == ("ports", [], {})
+        req = guest.read_request(fd)
+        assert (req.op, req.argv, req.env) == ("ports", [], {})
     finally:
         os.close(fd)
 
@@ -56,3 +63,53 @@ def test_commands_wait_for_the_end_of_the_boot(tmp_path: object,
     assert ready.exists()
     guest.wait_ready(str(ready.with_name("never")), timeout=0.05)  # goes on, says why
     assert "boot scripts are not done" in capsys.readouterr().err
+
+
+def _tar_of(tmp: Path, files: dict[str, bytes], top: str = "src") -> int:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.uid, info.mode = len(data), 1234, 0o4755
+            tar.addfile(info, io.BytesIO(data))
+    path = tmp / "in.tar"
+    path.write_bytes(buf.getvalue())
+    return os.open(path, os.O_RDONLY)
+
+
+def test_a_staged_copy_runs_cp_from_a_private_directory_and_removes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def fake_cli(argv: list[str]) -> int:
+        staged = argv[1].removesuffix("/.")
+        assert Path(staged, "f").read_bytes() == b"data"
+        st = os.stat(Path(staged, "f"))
+        assert (st.st_uid, st.st_mode & 0o7777) == (0, 0o4755)  # root's, modes kept
+        seen.append(argv)
+        return 3
+
+    monkeypatch.setattr("launcher.cli.main.run_cli", fake_cli)
+    fd = _tar_of(tmp_path, {"src/f": b"data"})
+    stage = {"index": 1, "name": "src", "suffix": "/.", "owners": False}
+    base = tmp_path / "stage"
+    try:
+        code = guest.run_staged(["cp", "HOST", "c:/dst"], stage, fd, str(base))
+    finally:
+        os.close(fd)
+    assert code == 3 and seen[0][1].startswith(str(base)) and seen[0][1].endswith("/src/.")
+    assert os.listdir(base) == []  # the staging directory went
+
+
+def test_a_staged_tar_with_anything_else_is_refused(tmp_path: Path) -> None:
+    fd = _tar_of(tmp_path, {"src/f": b"x", "other/evil": b"x"})
+    stage = {"index": 1, "name": "src", "suffix": "", "owners": True}
+    try:
+        with pytest.raises(ValueError, match="unexpected entry"):
+            guest.run_staged(["cp", "HOST", "c:/"], stage, fd, str(tmp_path / "stage"))
+    finally:
+        os.close(fd)
+    assert os.listdir(tmp_path / "stage") == []

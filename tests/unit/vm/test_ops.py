@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from launcher.errors import ConflictError, RuntimeFailure, UsageError
+from launcher.errors import ConflictError, RuntimeFailure, UnsupportedError, UsageError
 from launcher.paths import Paths
-from launcher.vm import ops
+from launcher.vm import driver, ops
+from launcher.vm.machine import Machine
 from tests.unit.vm.conftest import make_image
 
 
@@ -54,9 +56,39 @@ def test_a_failed_init_leaves_nothing(paths: Paths, tmp_path: Path,
 
 
 @pytest.mark.parametrize("kwargs", [{"cpus": 0}, {"memory_mb": 64}, {"driver": "vbox"},
-                                    {"driver": "libvirt"},
                                     {"shares": ["relative/dir"]}, {"image": "/nonexistent"}])
 def test_bad_init_arguments_make_nothing(paths: Paths, kwargs: dict[str, object]) -> None:
     with pytest.raises((UsageError, Exception)):
         ops.init(paths, "dev", **kwargs)  # type: ignore[arg-type]
     assert not os.path.exists(os.path.join(paths.storage, "machines", "dev"))
+
+
+def test_libvirt_without_libvirt_python_makes_nothing(paths: Paths, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "libvirt", None)  # import libvirt → ImportError
+    with pytest.raises(UnsupportedError, match="libvirt-python"):
+        ops.init(paths, "dev", image=str(make_image(tmp_path / "img")), driver="libvirt")
+    assert not os.path.exists(os.path.join(paths.storage, "machines", "dev"))
+
+
+def test_a_failed_init_undefines_what_the_driver_defined(
+        paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    class Recorder(driver.Driver):
+        def define(self, m: Machine) -> None:
+            calls.append(f"define {m.name}")
+
+        def undefine(self, m: Machine) -> None:
+            calls.append(f"undefine {m.name}")
+
+    def no_save(m: Machine) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(driver, "get", lambda name: Recorder())
+    monkeypatch.setattr(ops, "_qemu_img", lambda m: Path(m.disk).write_bytes(b"qcow2"))
+    monkeypatch.setattr(Machine, "save", no_save)
+    with pytest.raises(OSError):
+        ops.init(paths, "dev", image=str(make_image(tmp_path / "img")))
+    assert calls == ["define dev", "undefine dev"]
+    assert os.listdir(os.path.join(paths.storage, "machines")) == []
