@@ -82,7 +82,7 @@ def serve(m: Target) -> int:
     if m.machine is not None:
         from launcher.vm.agentsync import Syncer
 
-        syncer = Syncer(m.machine, transport, spare)
+        syncer = Syncer(m.machine, transport, m.command)
         threading.Thread(target=syncer.loop, daemon=True).start()
     while transport.is_active():
         try:
@@ -168,7 +168,7 @@ def _session(transport: paramiko.Transport, conn: socket.socket, command: str,
         chan.sendall(line.encode() + b"\n")
         code = _pump(conn, chan, buf)
         if syncer is not None:
-            syncer.poke()
+            syncer.session_ended(req["argv"])
         conn.sendall(frame(EXIT, code.to_bytes(4, "big", signed=True)))
     except Exception as exc:  # the CLI gets the reason, the agent goes on
         import traceback

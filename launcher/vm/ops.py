@@ -216,7 +216,13 @@ def start(paths: Paths, name: str, report: Callable[[str, float], None] | None =
 
 
 def _spawn(m: Machine, drv: Driver, accel_name: str) -> None:
+    from launcher.vm import seed
+
     os.makedirs(m.run_dir, mode=0o700, exist_ok=True)
+    if seed.wanted(drv.FEATURES):
+        seed.write(m)  # per-VM data on a disk: the driver has no fw_cfg
+    elif os.path.exists(seed.path(m)):
+        os.unlink(seed.path(m))
     for attempt in range(3):
         port = free_port()
         with open(os.path.join(m.run_dir, "ssh-port"), "w") as f:

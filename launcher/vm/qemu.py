@@ -20,7 +20,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from launcher.vm.machine import Machine
 
-FEATURES = frozenset({"hostfwd-at-runtime", "fw_cfg", "9p", "console-log", "qmp"})
+FEATURES = frozenset({"hostfwd-at-runtime", "fw_cfg", "seed-disk", "9p", "console-log",
+                      "qmp"})
 MACHINE_TYPE = {"x86_64": "q35", "aarch64": "virt"}
 BINARY = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
 
@@ -68,8 +69,13 @@ def argv(m: Machine, qemu: str, accel: str) -> list[str]:
             "-qmp", f"unix:{_opt(os.path.join(run, 'qmp.sock'))},server=on,wait=off",
             "-pidfile", os.path.join(run, "qemu.pid"),
             "-daemonize", "-no-reboot"]
-    for key in sorted(m.fw_cfg_files()):
-        args += ["-fw_cfg", f"name=opt/launcher/{key},file={_opt(m.fw_cfg_files()[key])}"]
+    from launcher.vm import seed
+
+    if os.path.exists(seed.path(m)):  # written by ops.start when fw_cfg is not to be used
+        args += ["-drive", f"file={_opt(seed.path(m))},format=raw,if=virtio,readonly=on"]
+    else:
+        for key in sorted(m.fw_cfg_files()):
+            args += ["-fw_cfg", f"name=opt/launcher/{key},file={_opt(m.fw_cfg_files()[key])}"]
     for tag, path in m.share_tags():
         # security_model=none: the guest sees the host's owners and modes, and
         # writes as the user running QEMU (files stay the user's on the host).

@@ -182,7 +182,7 @@ def test_the_syncer_asks_the_guest_and_forwards_what_it_publishes(
     os.makedirs(m.run_dir)
     spare = agent.Spare(t, "guest")
     spare.refill()
-    syncer = agentsync.Syncer(m, t, spare)
+    syncer = agentsync.Syncer(m, t, "guest")
     assert syncer.sync() == []
     assert made == [("tcp", "0.0.0.0", 8080, True), ("udp", "0.0.0.0", 53, True)]
     ours, theirs = socket.socketpair()  # the CLI's ``s`` frame: the same, on demand
@@ -190,3 +190,17 @@ def test_the_syncer_asks_the_guest_and_forwards_what_it_publishes(
     agent._session(t, theirs, "guest", spare, syncer)
     assert ours.recv(100) == frame(agent.EXIT, bytes(4))
     ours.close()
+
+
+def test_only_commands_that_may_change_published_ports_sync(paths: Paths) -> None:
+    m = Machine(paths, "default")
+    os.makedirs(m.run_dir)
+    syncer = agentsync.Syncer(m, None, "guest")  # type: ignore[arg-type]
+    assert not syncer.relevant(["run", "--rm", "busybox", "true"])  # the hot path: no query
+    assert not syncer.relevant(["ps", "-a"])
+    assert syncer.relevant(["run", "-d", "-p", "8080:80", "busybox"])
+    assert syncer.relevant(["run", "-dP", "busybox"])
+    assert syncer.relevant(["start", "web"])
+    portsync.add(m, "tcp", "0.0.0.0", 8080, lambda *a: None)
+    assert syncer.relevant(["rm", "-f", "web"])  # a forward exists: it may have gone
+    assert not syncer.relevant(["logs", "web"])

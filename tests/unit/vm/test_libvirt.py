@@ -140,6 +140,11 @@ def test_alive_needs_libvirts_pid_file_naming_this_machine(
                              m.disk])  # a process whose argv names it like libvirt's QEMU
     try:
         pidfile.write_text(str(fake.pid))
+        cmdline = Path(f"/proc/{fake.pid}/cmdline")
+        for _ in range(500):  # until the child has exec'd (its argv is no longer ours)
+            if b"guest=launcher-dev" in cmdline.read_bytes():
+                break
+            __import__("time").sleep(0.01)
         assert d.alive(m) == fake.pid
     finally:
         fake.kill()
