@@ -7,7 +7,6 @@ typer, imported only by ``app``.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -69,14 +68,9 @@ def start(ctx: typer.Context, name: NameArg = DEFAULT_NAME) -> None:
 
 
 def _start(paths: Paths, name: str) -> None:
-    from launcher.vm import ops
+    from launcher.cli.machinestart import start as start_machine
 
-    def report(label: str, secs: float) -> None:
-        sys.stderr.write(f"{label}: {secs:.2f}s\n")
-        sys.stderr.flush()
-
-    phases = ops.start(paths, name, report)
-    print(f"machine {name} started in {sum(s for _, s in phases):.2f}s")
+    start_machine(paths, name)
 
 
 @app.command("stop")

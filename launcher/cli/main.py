@@ -94,6 +94,16 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
         assert host is None or isinstance(host, str)
         return forward(Paths.from_root(root), ["--debug", *glob.args] if debug else glob.args,
                        host)
+    if name == "machine":
+        from launcher.cli.machinestart import fast_args, start
+
+        machine = fast_args(rest)
+        if machine is not None:
+            from launcher.paths import Paths
+
+            root = glob.values["root"]
+            assert root is None or isinstance(root, str)
+            return start(Paths.from_root(root), machine)
     if name == "container" and rest and rest[0] in EXECUTORS:  # `container rm` is `rm`
         name, rest = rest[0], rest[1:]
     execute = EXECUTORS.get(name)

@@ -73,6 +73,8 @@ def ensure_machine(paths: Paths, name: str) -> Machine:
     except NotFoundError:
         sys.stderr.write(f"launcher: creating machine {name} (first use)\n")
         m = ops.init(paths, name, shares=ops.default_shares())
+    if _agent_serving(m):
+        return m  # no banner probe: each one costs the guest an sshd fork
     state, _ = status(m)
     if state == "stopped":
         sys.stderr.write(f"launcher: starting machine {name}\n")
@@ -84,12 +86,21 @@ def ensure_machine(paths: Paths, name: str) -> Machine:
         if port is not None:
             import time
 
-            wait_banner(port, time.monotonic() + ops.BOOT_TIMEOUT)
+            wait_banner(port, time.monotonic() + ops.BOOT_TIMEOUT).close()
     elif state == "broken":
         from launcher.errors import StateError
 
         raise StateError(f"machine {name} is broken: {_} (launcher machine rm -f {name})")
     return m
+
+
+def _agent_serving(m: Machine) -> bool:
+    """The machine's QEMU runs and its agent's socket is there (the agent removes
+    it when its SSH connection ends; a stale one only costs a new agent)."""
+    from launcher.vm.agent import SOCKET
+    from launcher.vm.driver import for_machine
+
+    return os.path.exists(os.path.join(m.run_dir, SOCKET)) and for_machine(m).alive(m) is not None
 
 
 def plan(m: Machine | None, argv: list[str]) -> Plan:

@@ -16,6 +16,7 @@ from launcher.vm.machine import Machine, status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
 
     import paramiko
@@ -202,11 +203,12 @@ def start(paths: Paths, name: str, report: Callable[[str, float], None] | None =
         assert port is not None
         from launcher.vm.sshconn import wait_banner
 
-        wait_banner(port, time.monotonic() + BOOT_TIMEOUT, lambda: drv.alive(m) is not None,
-                    os.path.join(m.run_dir, "console.log"))
+        sock = wait_banner(port, time.monotonic() + BOOT_TIMEOUT,
+                           lambda: drv.alive(m) is not None,
+                           os.path.join(m.run_dir, "console.log"))
         phase("ssh banner", t0)
         t0 = time.monotonic()
-        client = connect(m)
+        client = connect(m, sock=sock)  # on the connection that showed the banner
         client.close()
         phase("ssh login", t0)
     except BaseException:
@@ -235,7 +237,8 @@ def _spawn(m: Machine, drv: Driver, accel_name: str) -> None:
                 raise
 
 
-def connect(m: Machine, timeout: float = 15.0) -> paramiko.SSHClient:
+def connect(m: Machine, timeout: float = 15.0, sock: socket.socket | None = None
+            ) -> paramiko.SSHClient:
     from launcher.vm.sshconn import connect as ssh_connect
 
     port = m.ssh_port()
@@ -243,7 +246,7 @@ def connect(m: Machine, timeout: float = 15.0) -> paramiko.SSHClient:
         raise StateError(f"machine {m.name} is not running")
     with open(m.host_key_pub) as f:
         pinned = f.read()
-    return ssh_connect("127.0.0.1", port, "root", m.client_key, pinned, timeout)
+    return ssh_connect("127.0.0.1", port, "root", m.client_key, pinned, timeout, sock)
 
 
 def stop(paths: Paths, name: str) -> bool:

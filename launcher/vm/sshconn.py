@@ -22,6 +22,7 @@ from launcher.errors import RuntimeFailure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
     import paramiko
@@ -55,15 +56,14 @@ NETWORK_LINES = (b"launcher-guest: network up", b"launcher-guest: ready")
 
 
 def wait_banner(port: int, deadline: float, alive: object = None,
-                console: str | None = None) -> None:
+                console: str | None = None) -> socket.socket:
     """Until ``SSH-`` answers on 127.0.0.1:``port``; ``alive()`` False aborts.
+    Returns that connection with the banner unread (peeked), for the login.
 
     With ``console`` (the serial log), probing starts only once sshd says it
-    listens there: every connection that reaches sshd costs the guest a fork
-    and a re-exec of sshd, which under TCG slows the boot it is waiting for."""
+    listens there: every connection that reaches sshd costs the guest a fork,
+    which under TCG slows the boot it is waiting for."""
     import time
-
-    from launcher.vm.machine import banner_ready
 
     while console is not None and not _console_ready(console):
         if callable(alive) and not alive():
@@ -73,14 +73,33 @@ def wait_banner(port: int, deadline: float, alive: object = None,
                                  f"(see the console log {console})")
         time.sleep(0.05)
     while True:
-        if banner_ready(port, 5.0):
-            return
+        sock = peek_banner(port, 5.0)
+        if sock is not None:
+            return sock
         if callable(alive) and not alive():
             raise RuntimeFailure("the machine stopped while booting (see its console log)")
         if time.monotonic() > deadline:
             raise RuntimeFailure(f"no SSH banner on 127.0.0.1:{port} in time "
                                  "(see the machine's console log)")
         time.sleep(0.05)
+
+
+def peek_banner(port: int, timeout: float) -> socket.socket | None:
+    """A connection to 127.0.0.1:``port`` whose peer has said ``SSH-`` (left
+    unread for the SSH client), or None."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(("127.0.0.1", port))
+        if s.recv(4, socket.MSG_PEEK) == b"SSH-":
+            s.settimeout(None)
+            return s
+    except OSError:
+        pass
+    s.close()
+    return None
 
 
 def _console_ready(path: str) -> bool:
@@ -94,8 +113,9 @@ def _console_ready(path: str) -> bool:
 
 
 def connect(host: str, port: int, user: str, key_file: str, host_key_line: str,
-            timeout: float = 15.0) -> paramiko.SSHClient:
-    """An authenticated client that accepts only ``host_key_line``'s key."""
+            timeout: float = 15.0, sock: socket.socket | None = None) -> paramiko.SSHClient:
+    """An authenticated client that accepts only ``host_key_line``'s key (over
+    ``sock`` when given: a connection already open to it)."""
     import paramiko
 
     kind, _, rest = host_key_line.strip().partition(" ")
@@ -111,7 +131,7 @@ def connect(host: str, port: int, user: str, key_file: str, host_key_line: str,
     try:
         client.connect(host, port=port, username=user, key_filename=key_file,
                        look_for_keys=False, allow_agent=False, timeout=timeout,
-                       banner_timeout=timeout, auth_timeout=timeout)
+                       banner_timeout=timeout, auth_timeout=timeout, sock=sock)
     except paramiko.BadHostKeyException:
         client.close()
         raise HostKeyMismatch(f"the host key of {entry} does not match the pinned key: "
