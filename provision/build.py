@@ -37,7 +37,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # launcher itself, from this checkout
 
-from launcher.vm import cpio  # noqa: E402
+from launcher.vm import cpio, selfsync  # noqa: E402
 from launcher.vm.images import sha256_file  # noqa: E402
 
 EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH", "1700000000"))
@@ -195,6 +195,9 @@ def install_launcher(root: str, wheel: str, arch: str) -> None:
          "--no-compile", "--target", site, "--python-version", "3.11", "--only-binary=:all:",
          *platforms, wheel])
     shutil.rmtree(os.path.join(site, "bin"), ignore_errors=True)
+    # what the host agent compares with its own launcher (launcher.vm.selfsync)
+    _write(root, selfsync.GUEST_DIGEST.lstrip("/"),
+           selfsync.digest(os.path.join(site, "launcher")) + "\n", 0o644)
     for name, module in (("launcher", "launcher.cli.main"),
                          ("launcher-runtime", "launcher.runtime.main"),
                          ("launcher-remote", "launcher.vm.guest")):

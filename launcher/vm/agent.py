@@ -76,6 +76,8 @@ def serve(m: Target) -> int:
     if m.machine is not None:
         threading.Thread(target=_clock_loop, args=(transport,), daemon=True).start()
     srv.settimeout(1.0)
+    if m.machine is not None:
+        _update_guest(transport, m.command)
     spare = Spare(transport, m.command)
     spare.refill()
     syncer = None
@@ -84,20 +86,42 @@ def serve(m: Target) -> int:
 
         syncer = Syncer(m.machine, transport, m.command)
         threading.Thread(target=syncer.loop, daemon=True).start()
-    while transport.is_active():
-        try:
-            conn, _ = srv.accept()
-        except TimeoutError:
-            continue
-        threading.Thread(target=_session, args=(transport, conn, m.command, spare, syncer),
-                         daemon=True).start()
-    sys.stderr.write(f"launcher agent: the SSH connection to {m.label} ended\n")
-    for stale in (path, os.path.join(m.run_dir, PIDFILE)):
-        try:
-            os.unlink(stale)
-        except FileNotFoundError:
-            pass
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminated)  # stop_agent: go, and leave no socket
+    try:
+        while transport.is_active():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=_session, args=(transport, conn, m.command, spare,
+                                                    syncer), daemon=True).start()
+        sys.stderr.write(f"launcher agent: the SSH connection to {m.label} ended\n")
+    finally:
+        for stale in (path, os.path.join(m.run_dir, PIDFILE)):
+            try:
+                os.unlink(stale)
+            except FileNotFoundError:
+                pass
     return 0
+
+
+def _terminated(signum: int, frame: object) -> None:
+    sys.stderr.write("launcher agent: stopped (SIGTERM)\n")
+    raise SystemExit(0)
+
+
+def _update_guest(transport: paramiko.Transport, command: str) -> None:
+    """The machine's launcher becomes the host's (launcher.vm.selfsync)."""
+    from launcher.errors import LauncherError
+    from launcher.vm import selfsync
+
+    try:
+        if selfsync.ensure(transport, command):
+            sys.stderr.write("launcher agent: updated launcher in the machine\n")
+    except LauncherError as exc:  # the old one still works: say so, go on
+        sys.stderr.write(f"launcher agent: WARNING: {exc}\n")
 
 
 class Spare:

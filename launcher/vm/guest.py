@@ -69,13 +69,15 @@ def warm() -> None:
 class Request:
     """op ``cli`` runs launcher with argv (``stage``: a ``cp`` whose host source
     arrives as a tar on stdin first); op ``ports`` lists the host ports the
-    machine's running containers publish."""
+    machine's running containers publish; op ``update`` installs the host's
+    launcher package, sent on stdin (launcher.vm.selfsync)."""
 
-    __slots__ = ("argv", "env", "op", "stage")
+    __slots__ = ("argv", "digest", "env", "op", "stage")
 
     def __init__(self, op: str, argv: list[str], env: dict[str, str],
-                 stage: dict[str, Any] | None = None) -> None:
+                 stage: dict[str, Any] | None = None, digest: str = "") -> None:
         self.op, self.argv, self.env, self.stage = op, argv, env, stage
+        self.digest = digest  # op update: the host package's (launcher.vm.selfsync)
 
 
 def read_request(fd: int = 0) -> Request:
@@ -91,6 +93,11 @@ def read_request(fd: int = 0) -> Request:
     op = doc.get("op", "cli") if isinstance(doc, dict) else None
     if op == "ports":
         return Request(op, [], {})
+    if op == "update":
+        want = doc.get("digest")
+        if not (isinstance(want, str) and len(want) == 64):
+            raise ValueError("update: no digest")
+        return Request(op, [], {}, digest=want)
     if op != "cli":
         raise ValueError(f"unknown op {op!r}")
     argv = doc.get("argv") if isinstance(doc, dict) else None
@@ -181,6 +188,17 @@ def main(machine: bool = False) -> int:
         return 125
     if req.op == "ports":
         sys.stdout.write(fastjson.dumps(published_ports()) + "\n")
+        return 0
+    if req.op == "update":
+        from launcher.errors import LauncherError
+        from launcher.vm import selfsync
+
+        try:
+            with os.fdopen(0, "rb", closefd=False) as stream:
+                selfsync.install(stream, req.digest)
+        except (LauncherError, OSError, __import__("tarfile").TarError) as exc:
+            sys.stderr.write(f"launcher: {exc}\n")
+            return 125
         return 0
     if machine:  # a --host target (launcher-remote) has no boot scripts
         wait_ready()

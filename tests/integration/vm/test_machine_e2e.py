@@ -163,6 +163,31 @@ def test_cp_of_host_paths_outside_the_shares(vm: Vm, tmp_path: Path) -> None:
         assert vm.vm("rm", "-f", "cpc").returncode == 0
 
 
+def test_the_machines_launcher_follows_the_hosts(vm: Vm) -> None:
+    from launcher.vm import selfsync
+
+    pkg = "/usr/local/lib/python3.11/dist-packages/launcher"
+    # as if an older launcher had made the machine: another digest, a file only it has
+    res = vm.cli("machine", "ssh", "default", f"echo stale >{selfsync.GUEST_DIGEST} && "
+                 f"touch {pkg}/only_in_the_old_one.py")
+    assert res.returncode == 0, res.stderr
+    assert vm.vm("run", "--rm", "busybox", "true").returncode == 0  # the agent is up
+    pid = int((vm.run_dir / "agent.pid").read_text())
+    os.kill(pid, signal.SIGTERM)  # the next command starts a new agent, which checks
+    deadline = time.monotonic() + 30
+    while (vm.run_dir / "agent.sock").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    res = vm.vm("run", "--rm", "busybox", "echo", "after the update")
+    assert (res.returncode, res.stdout) == (0, "after the update\n"), res.stderr
+    res = vm.cli("machine", "ssh", "default", f"cat {selfsync.GUEST_DIGEST}; "
+                 f"ls {pkg}/only_in_the_old_one.py 2>&1")
+    lines = res.stdout.splitlines()
+    assert lines[0] == selfsync.digest(selfsync.package_dir())
+    assert "No such file" in lines[1]
+    assert "updated launcher in the machine" in (vm.run_dir / "agent.log").read_text()
+
+
 def test_save_and_import_travel_over_the_channel(vm: Vm, tmp_path: Path) -> None:
     out = tmp_path / "busybox.tar"
     assert vm.vm("save", "-o", str(out), "busybox").returncode == 0

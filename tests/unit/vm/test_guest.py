@@ -43,6 +43,22 @@ def test_bad_requests(data: bytes) -> None:
         os.close(fd)
 
 
+def test_the_update_op_needs_a_digest() -> None:
+    fd = _fd(b'{"op": "update", "digest": "' + b"a" * 64 + b'"}\nTARBYTES')
+    try:
+        req = guest.read_request(fd)
+        assert (req.op, req.digest) == ("update", "a" * 64)
+        assert os.read(fd, 100) == b"TARBYTES"
+    finally:
+        os.close(fd)
+    fd = _fd(b'{"op": "update"}\n')
+    try:
+        with pytest.raises(ValueError, match="digest"):
+            guest.read_request(fd)
+    finally:
+        os.close(fd)
+
+
 def test_the_ports_op_needs_no_argv() -> None:
     fd = _fd(b'{"op": "ports"}\n')
     try:
