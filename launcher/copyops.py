@@ -34,6 +34,7 @@ import errno
 import os
 import stat
 
+from launcher.cpargs import split_arg
 from launcher.errors import LauncherError, NotFoundError, RuntimeFailure, UsageError
 
 TYPE_CHECKING = False
@@ -94,17 +95,6 @@ class Result:
     def __init__(self, size: int, dest: str) -> None:
         self.size = size  # bytes of file content copied
         self.dest = dest  # where to, as Docker's summary line names it
-
-
-def split_arg(arg: str) -> tuple[str, str]:
-    """``CONTAINER:PATH`` → (container, path); a local path → ("", path). A local
-    path with a ``:`` must start with ``/`` or ``.`` (``./a:b``), as in Docker."""
-    if arg.startswith("/"):
-        return "", arg
-    ref, sep, path = arg.partition(":")
-    if not sep or ref.startswith("."):
-        return "", arg
-    return ref, path
 
 
 def copy(paths: Paths, src: str, dst: str, opts: CopyOptions,

@@ -303,10 +303,40 @@ def make_disk(root: str, out: str) -> None:
     try:
         run(["mkfs.ext4", "-q", "-F", "-L", "launcher-root", "-U", FS_UUID, "-E",
              f"root_owner=0:0,hash_seed={HASH_SEED}", "-d", root, raw, DISK_SIZE], env=env)
+        fix_inode_times(raw, env)
         run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, out])
     finally:
         if os.path.exists(raw):
             os.unlink(raw)
+
+
+def used_inodes(dumpe2fs: str) -> list[int]:
+    """The allocated inode numbers, from ``dumpe2fs`` output: all of them but the
+    per-group ``  Free inodes: 10915-16384, 16390`` ranges."""
+    count = 0
+    free: set[int] = set()
+    for line in dumpe2fs.splitlines():
+        if line.startswith("Inode count:"):
+            count = int(line.partition(":")[2])
+        elif line.startswith("  Free inodes:"):
+            for part in filter(None, (p.strip() for p in line.partition(":")[2].split(","))):
+                lo, _, hi = part.partition("-")
+                free.update(range(int(lo), int(hi or lo) + 1))
+    return [i for i in range(1, count + 1) if i not in free]
+
+
+def fix_inode_times(raw: str, env: dict[str, str]) -> None:
+    """Every inode's atime/mtime/ctime at SOURCE_DATE_EPOCH: ``mkfs.ext4 -d`` copies
+    each source file's ctime, which no one can set (and a few files are made
+    after the tree's times were normalized). With this the disk is byte for byte
+    the same from one build to the next."""
+    info = run(["dumpe2fs", raw], env=env).stdout.decode()
+    cmds = "".join(f"sif <{i}> {field} @{EPOCH}\n" for i in used_inodes(info)
+                   for field in ("atime", "mtime", "ctime"))
+    with tempfile.NamedTemporaryFile("w", suffix=".debugfs") as f:
+        f.write(cmds)
+        f.flush()
+        run(["debugfs", "-w", "-f", f.name, raw], env=env)
 
 
 def build(out: str, arch: str, wheel: str, key: str) -> dict[str, object]:

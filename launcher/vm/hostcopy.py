@@ -33,17 +33,6 @@ SHORT = {"a": "archive", "L": "follow", "q": "quiet"}
 LONG = {"--archive": "archive", "--follow-link": "follow", "--quiet": "quiet"}
 
 
-def split_arg(arg: str) -> tuple[str, str]:
-    """``CONTAINER:PATH`` → (container, path); a host path → ("", path) (Docker's
-    rule: a host path with ``:`` starts with ``/`` or ``.``)."""
-    if arg.startswith("/"):
-        return "", arg
-    ref, sep, path = arg.partition(":")
-    if not sep or ref.startswith("."):
-        return "", arg
-    return ref, path
-
-
 def parse(words: list[str]) -> tuple[set[str], list[str]] | None:
     """(flags, [SRC, DST]) of ``cp``'s words after ``cp``; None when they are not
     plain (the guest's own ``cp`` reports the mistake)."""
@@ -67,6 +56,8 @@ def plan(p: Plan, shared: object) -> None:
     got = parse(p.argv[1:])
     if got is None:
         return
+    from launcher.cpargs import split_arg
+
     flags, (src, dst) = got
     src_ref, src_path = split_arg(src)
     dst_ref, dst_path = split_arg(dst)

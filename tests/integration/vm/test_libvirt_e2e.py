@@ -7,17 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.vm.conftest import Vm
+from tests.integration.vm.conftest import Vm, fetch, free_port
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -103,12 +100,12 @@ def test_a_published_port_is_reached_from_the_host(lvm: Vm) -> None:
     www = lvm.share / "www"
     www.mkdir(exist_ok=True)
     (www / "index.html").write_text("served through libvirt\n")
-    port = _free_port()
+    port = free_port()
     res = lvm.vm("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "-v",
                  f"{www}:/www:ro", "busybox", "httpd", "-f", "-p", "80", "-h", "/www")
     assert res.returncode == 0, res.stderr
     try:
-        assert _fetch(f"http://127.0.0.1:{port}/", 60) == "served through libvirt\n"
+        assert fetch(f"http://127.0.0.1:{port}/", 60) == "served through libvirt\n"
     finally:
         assert lvm.vm("rm", "-f", "web").returncode == 0
 
@@ -129,21 +126,3 @@ def test_stop_then_rm_leave_no_domain_and_no_files(lvm: Vm) -> None:
                      Path(f"/run/libvirt/qemu/{DOMAIN}.pid"),
                      Path(f"/var/log/libvirt/qemu/{DOMAIN}.log")):
         assert not leftover.exists(), leftover
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _fetch(url: str, within: float) -> str:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=10) as resp:
-                return str(resp.read().decode())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)

@@ -9,12 +9,11 @@ import os
 import signal
 import tarfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.integration.vm.conftest import Vm
+from tests.integration.vm.conftest import Vm, fetch, free_port
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -63,12 +62,12 @@ def test_a_published_port_is_reached_from_the_host(vm: Vm) -> None:
     www = vm.share / "www"
     www.mkdir(exist_ok=True)
     (www / "index.html").write_text("served from a container in the VM\n")
-    port = _free_port()
+    port = free_port()
     res = vm.vm("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "-v",
                 f"{www}:/www:ro", "busybox", "httpd", "-f", "-p", "80", "-h", "/www")
     assert res.returncode == 0, res.stderr
     try:
-        body = _fetch(f"http://127.0.0.1:{port}/", 60)
+        body = fetch(f"http://127.0.0.1:{port}/", 60)
         assert body == "served from a container in the VM\n"
     finally:
         assert vm.vm("rm", "-f", "web").returncode == 0
@@ -125,12 +124,12 @@ def test_forwards_follow_the_containers(vm: Vm, tmp_path: Path) -> None:
         line = vm.vm("port", "pub", "80").stdout.strip()
         port = int(line.rsplit(":", 1)[1])
         assert f"tcp/{port}" in _forwarded(vm)  # there when run -d -P returned
-        assert _fetch(f"http://127.0.0.1:{port}/", 60) == "published with -P\n"
+        assert fetch(f"http://127.0.0.1:{port}/", 60) == "published with -P\n"
     finally:
         assert vm.vm("rm", "-f", "pub").returncode == 0
     _wait_unforwarded(vm, f"tcp/{port}")  # the container went: so did its forward
     # a foreground run -p: forwarded while it runs, gone when it ends
-    port = _free_port()
+    port = free_port()
     res = vm.vm("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true")
     assert res.returncode == 0, res.stderr
     _wait_unforwarded(vm, f"tcp/{port}", within=5)
@@ -241,26 +240,6 @@ def test_qemu_killed_mid_command(vm: Vm) -> None:
     res = vm.cli("machine", "start")  # and it boots again
     assert res.returncode == 0, res.stderr
     assert vm.vm("run", "--rm", "busybox", "true").returncode == 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _fetch(url: str, within: float) -> str:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=10) as resp:
-                return str(resp.read().decode())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def test_cgroup_v2_limits_for_real_in_the_guest(vm: Vm) -> None:
