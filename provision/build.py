@@ -61,7 +61,11 @@ KEEP_MODULES = ("kernel/fs", "kernel/net", "kernel/lib", "kernel/crypto", "kerne
                 "kernel/drivers/block", "kernel/drivers/char", "kernel/drivers/base",
                 "kernel/drivers/md", "kernel/drivers/nvdimm", "kernel/drivers/vhost",
                 "kernel/drivers/firmware")
-CMDLINE = "console=ttyS0 quiet panic=-1 rootfstype=ext4"
+CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}  # the serial port of q35 / virt
+
+
+def cmdline(arch: str) -> str:
+    return f"console={CONSOLE[arch]} quiet panic=-1 rootfstype=ext4"
 PY = "python3.11"
 PROBE_MARKER = "LAUNCHER-ACCEL-PROBE-OK"  # launcher.vm.accel.PROBE_MARKER
 
@@ -101,16 +105,26 @@ def packages(arch: str) -> list[str]:
 
 
 def download(arch: str, work: str) -> list[str]:
-    """The .deb files of every package and its dependencies (no recommends)."""
+    """The .deb files of every package and its dependencies (no recommends). For
+    another architecture than the host's, the host's sources are read into
+    package lists of our own first (the host's lists are for its own)."""
     state, cache = os.path.join(work, "apt-state"), os.path.join(work, "debs")
     os.makedirs(os.path.join(cache, "partial"))
     os.makedirs(state)
     open(os.path.join(state, "status"), "w").close()
     opts = [f"-oDir::State::status={state}/status", f"-oDir::Cache::archives={cache}",
             "-oDebug::NoLocking=1", "-oAPT::Install-Recommends=false",
-            f"-oAPT::Architecture={DEB_ARCH[arch]}", "-q"]
-    run(["apt-get", *opts, "--download-only", "-y", "install", *packages(arch)],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+            f"-oAPT::Architecture={DEB_ARCH[arch]}",
+            f"-oAPT::Architectures::={DEB_ARCH[arch]}", "-q"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    host = run(["dpkg", "--print-architecture"]).stdout.decode().strip()
+    if host != DEB_ARCH[arch]:
+        lists = os.path.join(work, "apt-lists")
+        os.makedirs(os.path.join(lists, "partial"))
+        opts += [f"-oDir::State::Lists={lists}", f"-oDir::Cache::pkgcache={work}/pkgcache.bin",
+                 f"-oDir::Cache::srcpkgcache={work}/srcpkgcache.bin"]
+        run(["apt-get", *opts, "update"], env=env)
+    run(["apt-get", *opts, "--download-only", "-y", "install", *packages(arch)], env=env)
     debs = sorted(os.path.join(cache, n) for n in os.listdir(cache) if n.endswith(".deb"))
     if not debs:
         raise BuildError("apt downloaded no packages")
@@ -367,7 +381,8 @@ def build(out: str, arch: str, wheel: str, key: str) -> dict[str, object]:
              for k, f in (("kernel", "vmlinuz"), ("initrd", "initrd.img"),
                           ("disk", "disk.qcow2"), ("probe", "probe.img"))}
     manifest: dict[str, object] = {"arch": arch, "kernel_version": version,
-                                   "cmdline": CMDLINE, "recipe": key or recipe_hash(wheel), **files}
+                                   "cmdline": cmdline(arch),
+                                   "recipe": key or recipe_hash(wheel), **files}
     with open(os.path.join(out, "image.json"), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
     return manifest
@@ -384,9 +399,6 @@ def main() -> int:
     if args.print_recipe_hash:
         print(recipe_hash(args.wheel))
         return 0
-    if args.arch != os.uname().machine:
-        print("build.py: cross-architecture images are not built here", file=sys.stderr)
-        return 2
     try:
         manifest = build(args.out, args.arch, args.wheel, args.key)
     except BuildError as exc:

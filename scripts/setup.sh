@@ -34,11 +34,9 @@ REQUIRED_PACKAGES=(
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     libvirt-dev pkg-config
 )
-# QEMU for the host's own architecture (the VM backend boots a guest of it).
-case "$(uname -m)" in
-    aarch64) REQUIRED_PACKAGES+=(qemu-system-arm) ;;
-    *) REQUIRED_PACKAGES+=(qemu-system-x86) ;;
-esac
+# QEMU for both guest architectures: the host's own (accelerated where possible)
+# and the other one, emulated (machine init --arch x86_64|aarch64).
+REQUIRED_PACKAGES+=(qemu-system-x86 qemu-system-arm)
 # Nice to have; missing from some releases, so their absence only warns.
 OPTIONAL_PACKAGES=(
     netavark catatonit slirp4netns  # podman's network stack and init

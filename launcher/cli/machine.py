@@ -47,6 +47,9 @@ def init(
         "--volume", "-v", metavar="HOST_DIR",
         help="Share a host directory with the machine (same path inside)")] = None,
     now: Annotated[bool, typer.Option("--now", help="Start the machine too")] = False,
+    arch: Annotated[str | None, typer.Option(
+        "--arch", metavar="x86_64|aarch64",
+        help="The guest's CPU (default: the host's; another one runs emulated, TCG)")] = None,
 ) -> None:
     """Create a machine (its disk, keys and settings)."""
     from launcher.vm import ops
@@ -55,7 +58,7 @@ def init(
     shares = volume if volume is not None else ops.default_shares()
     m = ops.init(paths, name, cpus=cpus, memory_mb=ops.parse_size(memory, "--memory"),
                  disk_gb=max(1, ops.parse_size(disk_size, "--disk-size") // 1024),
-                 image=image, driver=driver, shares=shares)
+                 image=image, driver=driver, shares=shares, arch=arch)
     print(m.name)
     if now:
         _start(paths, m.name)

@@ -88,11 +88,14 @@ class Choice:
 
 
 def choose(probe: Callable[[str, str, str, float], str | None], kernel: str, initrd: str,
-           cache_file: str | None, cache_key: str, forced: str | None = None) -> Choice:
+           cache_file: str | None, cache_key: str, forced: str | None = None,
+           foreign: str | None = None) -> Choice:
     """Pick the first candidate that passes its checks and its probe boot.
 
     ``forced`` (``LAUNCHER_VM_ACCEL``) skips the choice but not the validation
-    of the name. The verdict is stored in ``cache_file`` under ``cache_key``."""
+    of the name. ``foreign``: why no hardware accelerator can run this guest
+    (another CPU architecture than the host's): TCG then. The verdict is
+    stored in ``cache_file`` under ``cache_key``."""
     if forced:
         if forced not in ACCELERATORS:
             from launcher.errors import ConfigError
@@ -107,6 +110,9 @@ def choose(probe: Callable[[str, str, str, float], str | None], kernel: str, ini
     tried: list[tuple[str, str]] = []
     chosen = "tcg"
     for accel in candidates():
+        if foreign and accel != "tcg":
+            tried.append((accel, foreign))
+            continue
         why = cheap_check(accel)
         if why is None and accel != "tcg":
             why = probe(accel, kernel, initrd, PROBE_TIMEOUT)

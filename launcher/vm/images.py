@@ -204,12 +204,9 @@ def built(paths: Paths, arch: str) -> str:
                          "on Linux hosts (provision/ needs apt and mkfs.ext4): use "
                          "`launcher machine init --image PATH|URL`")
     key = recipe_key()
-    out = os.path.join(cache_dir(paths), "images", f"built-{key}")
+    out = os.path.join(cache_dir(paths), "images", f"built-{arch}-{key}")
     if os.path.isdir(out):
         return out
-    if arch != os.uname().machine:
-        raise ImageError(f"no published {arch} image, and images are built for the host's "
-                         f"architecture only ({os.uname().machine})")
     os.makedirs(cache_dir(paths), mode=0o700, exist_ok=True)
     import fcntl
 

@@ -50,6 +50,17 @@ def check_name(name: str) -> str:
     return name
 
 
+def host_arch() -> str:
+    """This host's CPU as guest arches are named (macOS says arm64, Windows AMD64)."""
+    if hasattr(os, "uname"):
+        machine = os.uname().machine.lower()
+    else:
+        import platform
+
+        machine = platform.machine().lower()
+    return {"arm64": "aarch64", "amd64": "x86_64", "x64": "x86_64"}.get(machine, machine)
+
+
 class Machine:
     """One machine's record plus where its files are."""
 
@@ -60,7 +71,7 @@ class Machine:
         self.name = check_name(name)
         self.dir = os.path.join(machines_dir(paths), name)
         self.run_dir = os.path.join(paths.state, "machines", name)
-        self.arch = os.uname().machine if hasattr(os, "uname") else "x86_64"
+        self.arch = host_arch()
         self.cpus, self.memory_mb, self.disk_gb = 2, 2048, 10
         self.driver, self.image_dir, self.cmdline = "qemu", "", ""
         self.shares: list[str] = []

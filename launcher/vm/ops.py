@@ -69,6 +69,10 @@ def init(paths: Paths, name: str, *, cpus: int = 2, memory_mb: int = 2048, disk_
     if bad:
         raise UsageError(f"cannot share {bad[0]!r}: not an absolute path to a directory")
     drv.check()  # e.g. libvirtd down: before the image is fetched or anything made
+    from launcher.vm.qemu import BINARY
+
+    if arch is not None and arch not in BINARY:
+        raise UsageError(f"unknown --arch {arch!r} (one of {', '.join(sorted(BINARY))})")
     m.arch = arch or m.arch
     m.image_dir = images.resolve(paths, image, m.arch)  # before anything is made
     m.cpus, m.memory_mb, m.disk_gb, m.driver = cpus, memory_mb, disk_gb, driver
@@ -152,9 +156,13 @@ def choose_accel(paths: Paths, m: Machine) -> tuple[str, list[tuple[str, str]]]:
                     _qemu_id(m.arch)))
     cache = os.path.join(paths.state, "machines", "accel.json")
     os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
+    from launcher.vm.machine import host_arch
+
+    foreign = (f"the guest's CPU ({m.arch}) is not the host's ({host_arch()})"
+               if m.arch != host_arch() else None)
     choice = accel.choose(lambda a, k, i, t: probe.why_not(m.arch, a, k, i, t), m.kernel,
                           os.path.join(m.image_dir, "probe.img"), cache, key,
-                          os.environ.get("LAUNCHER_VM_ACCEL") or None)
+                          os.environ.get("LAUNCHER_VM_ACCEL") or None, foreign)
     return choice.accel, choice.tried
 
 

@@ -21,7 +21,7 @@ def argv(arch: str, accel: str, kernel: str, initrd: str) -> list[str]:
     return [qemu.binary(arch), "-nodefaults", "-machine",
             f"{qemu.MACHINE_TYPE[arch]},accel={accel}", "-cpu", qemu.cpu_for(accel, arch),
             "-m", "256M", "-kernel", kernel, "-initrd", initrd,
-            "-append", "console=ttyS0 quiet panic=-1", "-display", "none",
+            "-append", f"console={qemu.CONSOLE[arch]} quiet panic=-1", "-display", "none",
             "-serial", "stdio", "-no-reboot"]
 
 

@@ -24,6 +24,8 @@ FEATURES = frozenset({"hostfwd-at-runtime", "fw_cfg", "seed-disk", "9p", "consol
                       "qmp"})
 MACHINE_TYPE = {"x86_64": "q35", "aarch64": "virt"}
 BINARY = {"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
+CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}  # the first serial port of q35 / virt
+
 
 
 def _opt(value: str) -> str:

@@ -51,3 +51,8 @@ def test_the_disk_is_byte_for_byte_reproducible(tmp_path: Path,
     assert digests[0] == digests[1]
     assert not any(p.name.endswith(".raw") for p in tmp_path.iterdir())
     assert os.path.exists(tmp_path / "disk1.qcow2")
+
+
+def test_each_arch_has_its_serial_console() -> None:
+    assert "console=ttyS0" in build.cmdline("x86_64")
+    assert "console=ttyAMA0" in build.cmdline("aarch64")

@@ -55,3 +55,25 @@ def test_forced_accelerator_is_validated() -> None:
     assert accel.choose(lambda *a: "x", "k", "i", None, "key", forced="tcg").accel == "tcg"
     with pytest.raises(ConfigError):
         accel.choose(lambda *a: None, "k", "i", None, "key", forced="xen")
+
+
+def test_a_guest_of_another_cpu_is_emulated_without_a_probe(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accel, "candidates", lambda platform=None: ["kvm", "tcg"])
+    monkeypatch.setattr(accel, "cheap_check", lambda a: None)
+
+    def probe(*args: object) -> str | None:
+        raise AssertionError("no probe boot for a foreign guest")
+
+    choice = accel.choose(probe, "k", "i", None, "key", foreign="not the host's CPU")
+    assert choice.accel == "tcg" and choice.tried[0] == ("kvm", "not the host's CPU")
+
+
+def test_host_arch_names_match_the_guest_arches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from launcher.vm import machine
+
+    class Uname:
+        machine = "arm64"  # macOS on Apple silicon
+
+    monkeypatch.setattr(machine.os, "uname", lambda: Uname())
+    assert machine.host_arch() == "aarch64"
