@@ -5,7 +5,8 @@
 
 Measures ``/bin/true`` from start to exit for:
 
-* ``launcher run --rm --network none busybox /bin/true`` (the user CLI),
+* ``launcher run --rm --network none busybox /bin/true`` (the user CLI), and the
+  same with ``--security-opt seccomp=unconfined`` (what the default filter costs),
 * ``launcher-runtime run`` on an OCI bundle,
 * ``runc run`` and ``crun run`` on the *same* bundle,
 * ``podman run --rm --network none`` (fewer runs; it is ~10x slower),
@@ -124,13 +125,17 @@ def run(args: argparse.Namespace, base: str) -> None:
         crun = subprocess.Popen(["unshare", "-m", sys.executable, "-c", CRUN_HELPER],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     results: dict[str, list[float]] = {k: [] for k in
-                                       ("launcher run", "launcher-runtime run", "runc run",
-                                        "crun run", "podman run")}
+                                       ("launcher run", "launcher run, seccomp=unconfined",
+                                        "launcher-runtime run", "runc run", "crun run",
+                                        "podman run")}
     for i in range(args.runs):
         n = i + 1
         results["launcher run"].append(timed(
             [LAUNCHER, "--root", lroot, "run", "--rm", "--network", "none", "busybox",
              "/bin/true"]))
+        results["launcher run, seccomp=unconfined"].append(timed(
+            [LAUNCHER, "--root", lroot, "run", "--rm", "--network", "none", "--security-opt",
+             "seccomp=unconfined", "busybox", "/bin/true"]))
         results["launcher-runtime run"].append(timed(
             [RUNTIME, "--root", os.path.join(base, "rt"), "run", "-b", bundle, f"l{n}"]))
         if have["runc"]:
@@ -180,6 +185,11 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], trace: str
         "| --- | --- | --- | --- | --- |",
     ]
     lines += [summary(k, v, base) for k, v in results.items() if v and all(v)]
+    confined, unconfined = results["launcher run"], results["launcher run, seccomp=unconfined"]
+    if confined and unconfined:
+        cost = (statistics.median(confined) - statistics.median(unconfined)) * 1e3
+        lines += ["", f"The default seccomp filter costs {cost:.2f} ms per `launcher run` "
+                      "(median with it minus median without; goal ≤ 1 ms)."]
     lines += ["", "launcher per-phase (one `launcher --debug run`):", "", "```", trace, "```"]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -107,6 +107,25 @@ def volume(text: str) -> object:
     return volume_spec(text)
 
 
+def security_opt(text: str) -> str:
+    """``seccomp=unconfined|PATH``, ``no-new-privileges[=true|false]`` (Docker's ``:``
+    spellings too), normalized to ``key=value``."""
+    key, sep, value = text.replace(":", "=", 1).partition("=") if "=" not in text \
+        else text.partition("=")
+    if key == "no-new-privileges":
+        if not sep:
+            return "no-new-privileges=true"
+        if value not in ("true", "false"):
+            raise ValueError("no-new-privileges takes true or false")
+        return f"{key}={value}"
+    if key == "seccomp" and value:
+        return f"seccomp={value}"
+    if key in ("apparmor", "label") and value in ("unconfined", "disable"):
+        return f"{key}={value}"  # nothing to turn off: this host runs neither
+    raise ValueError("expected seccomp=unconfined|PROFILE.json or no-new-privileges[=true|false]"
+                     " (AppArmor and SELinux labels are not supported)")
+
+
 def capability(text: str) -> str:
     """``NET_ADMIN``, ``cap_net_admin`` → ``CAP_NET_ADMIN``; ``ALL`` stays ``ALL``."""
     from launcher.errors import UsageError

@@ -212,6 +212,14 @@ RUN = CommandSpec(
             metavar="CAP",
             convert=convert.capability,
         ),
+        Opt(
+            ("--security-opt",),
+            "security_opt",
+            MULTI,
+            "seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]",
+            metavar="OPT",
+            convert=convert.security_opt,
+        ),
         *NETWORK_OPTS,
         Opt(
             ("--name",),

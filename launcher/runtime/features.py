@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 
 def features() -> dict[str, Any]:
+    from launcher.seccomp import bpf
     from launcher.spec.caps import ALL
 
     return {
@@ -25,7 +26,12 @@ def features() -> dict[str, Any]:
             "capabilities": list(ALL),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {"enabled": True,
+                        "actions": sorted(set(bpf.ACTIONS) - {"SCMP_ACT_KILL_THREAD"}),
+                        "operators": sorted(bpf.OPS),
+                        "archs": sorted({a for arches in bpf.SUBARCHES.values()
+                                         for a in arches}),
+                        "knownFlags": sorted(bpf.FLAGS), "supportedFlags": sorted(bpf.FLAGS)},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

@@ -102,6 +102,9 @@ def build_spec(
     linux.cgroups_path = f"{CGROUP_PARENT}/{container_id}"
     linux.resources = _resources(req, linux.resources or Resources())
     _network_namespace(linux, req.network or "none", netns_path)
+    from launcher.spec import security
+
+    security.apply(process, linux, req.security_opt)
     annotations = {ANNOTATION_IMAGE: req.image}
     if req.name:
         annotations[ANNOTATION_NAME] = req.name

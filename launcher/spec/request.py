@@ -45,6 +45,7 @@ class RunRequest:
         "read_only",
         "remove",
         "restart",
+        "security_opt",
         "stop_signal",
         "stop_timeout",
         "tty",
@@ -83,6 +84,7 @@ class RunRequest:
         volumes: list[Any] | None = None,
         cap_add: list[str] | None = None,
         cap_drop: list[str] | None = None,
+        security_opt: list[str] | None = None,
         init: bool = False,
         restart: str = "no",
         platform: str | None = None,
@@ -117,6 +119,8 @@ class RunRequest:
         self.volumes = list(volumes or [])  # -v, as runopts.VolumeSpec
         self.cap_add = list(cap_add or [])  # CAP_* names, or "ALL"
         self.cap_drop = list(cap_drop or [])
+        # --security-opt: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
+        self.security_opt = list(security_opt or [])
         self.init = init  # --init: a host init binary bind-mounted as PID 1
         self.restart = restart  # --restart policy, canonical text (runopts.restart_policy)
         self.platform = platform  # os/arch[/variant] to pull; None: the host's

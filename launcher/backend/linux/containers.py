@@ -152,12 +152,10 @@ def prune_orphan_runtime(paths: Paths) -> list[str]:
     """Runtime state (and so cgroups) of ids that have no bundle: what a
     removal killed half-way could leave. Removed; their ids."""
     from launcher.backend.linux import teardown
+    from launcher.backend.linux.state import list_ids
 
     root = runtime_root(paths)
-    try:
-        ids = os.listdir(root)
-    except FileNotFoundError:
-        return []
+    ids = list_ids(root)  # not the runtime's own dot entries (.seccomp)
     bundles = bundles_dir(paths)
     orphans = [cid for cid in ids if not os.path.isdir(os.path.join(bundles, cid))]
     for cid in orphans:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 class ExecOptions:
     __slots__ = ("console_fd", "detach", "ignore_paused", "pid_file", "preserve_fds",
-                 "proxy_fd")
+                 "proxy_fd", "seccomp")
 
     def __init__(self) -> None:
         self.console_fd = -1
@@ -33,6 +33,7 @@ class ExecOptions:
         self.detach = False
         self.pid_file: str | None = None
         self.preserve_fds = 0
+        self.seccomp: tuple[bytes, int] | None = None  # the container's (BPF, flags)
 
 
 def _ns_fds(pid: int) -> list[tuple[str, int]]:
@@ -64,6 +65,9 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
         raise ConflictError(f"cannot exec in a paused container {cid} (use --ignore-paused)")
     if status not in allowed:
         raise ConflictError(f"cannot exec in container {cid}: it is {status}")
+    from launcher.seccomp.bpf import load_for_exec
+
+    opts.seccomp = load_for_exec(st.dir)  # exec'd processes get the container's filter
     fds = _ns_fds(st.pid)
     cg = open_manager(st.cgroup_path, st.cgroup_layout or None) if st.cgroup_path else None
     parent, child = Channel.pair()
@@ -152,7 +156,7 @@ def _final(sys: Syscalls, proc: Process, ch: Channel, opts: ExecOptions) -> None
     process.set_rlimits(sys, proc)
     path = process.find_executable(proc.args[0], proc.env) if proc.args else ""
     env = process.exec_env(proc)
-    process.drop_privileges(sys, proc)
+    process.drop_privileges(sys, proc, opts.seccomp)
     process.enter_cwd(proc.cwd or "/")
     keep = (*range(3, 3 + opts.preserve_fds), ch.wfd)
     process.close_fds(keep)

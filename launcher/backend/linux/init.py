@@ -44,6 +44,7 @@ class InitPlan:
         "ns",
         "premount",
         "preserve_fds",
+        "seccomp",
         "spec",
         "stdin_null",
         "sys",
@@ -63,6 +64,7 @@ class InitPlan:
         self.stdin_null = False
         self.born_in_cgroup = False  # the setup child was cloned into the cgroup2 dir
         self.premount: Callable[[], object] | None = None  # see RootfsContext.premount
+        self.seccomp: tuple[bytes, int] | None = None  # BPF and flags, loaded before exec
 
 
 def _report(ch: Channel, exc: BaseException) -> None:
@@ -171,7 +173,7 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
 
         run_hooks(spec.hooks.start_container, state, "startContainer")
     env = process.exec_env(proc, _listen_fds(plan.preserve_fds))
-    process.drop_privileges(sys, proc)
+    process.drop_privileges(sys, proc, plan.seccomp)
     _chdir(proc.cwd or "/")  # again as the user: a directory root may enter but the user not
     _exec(plan, ch, path, env)
 

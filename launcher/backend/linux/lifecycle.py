@@ -139,6 +139,11 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     point("create.cgroup")
     trace("cgroup")
     plan = _plan(spec, bundle, sys, cg, st, opts)
+    plan.seccomp = seccomp_program(spec)
+    if plan.seccomp is not None:  # for `exec`: the same filter, no config to parse
+        from launcher.seccomp.bpf import save_for_exec
+
+        save_for_exec(directory, *plan.seccomp)
     if opts.gate == "fifo":
         os.mkfifo(os.path.join(directory, EXEC_FIFO), 0o622)
         plan.fifo_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -199,6 +204,17 @@ def _make_cgroup(spec: Spec, st: ContainerState, undo: Undo) -> Any:
             res.devices = device_rules(spec)  # type: ignore[assignment]
         cg.apply(res)
     return cg
+
+
+def seccomp_program(spec: Spec) -> tuple[bytes, int] | None:
+    """The config's seccomp filter as BPF and seccomp(2) flags, compiled here in
+    the parent (cached: launcher.seccomp.bpf.cache_dir) so init only loads it."""
+    sec = spec.linux.seccomp if spec.linux is not None else None
+    if sec is None:
+        return None
+    from launcher.seccomp import bpf
+
+    return bpf.program(sec, bpf.cache_dir()), bpf.flags(sec)
 
 
 def _plan(spec: Spec, bundle: str, sys: Syscalls, cg: Any, st: ContainerState,

@@ -63,8 +63,14 @@ def set_oom_score_adj(sys: Syscalls, proc: Process) -> None:
             raise RuntimeFailure(f"setting oom_score_adj: {exc.strerror}") from exc
 
 
-def drop_privileges(sys: Syscalls, proc: Process) -> None:
-    """Bounding set, then identity, then the other capability sets."""
+def drop_privileges(sys: Syscalls, proc: Process,
+                    seccomp: tuple[bytes, int] | None = None) -> None:
+    """Bounding set, then identity, then the other capability sets; the seccomp
+    filter (BPF, flags) last, after no_new_privs, or first while init still
+    has CAP_SYS_ADMIN when the process keeps the right to gain privileges (as
+    runc: the kernel takes a filter only from one or the other)."""
+    if seccomp is not None and not proc.no_new_privileges:
+        sys.seccomp_load(*seccomp)
     caps = proc.capabilities
     user = proc.user
     from launcher.spec.caps import last_cap
@@ -103,6 +109,8 @@ def drop_privileges(sys: Syscalls, proc: Process) -> None:
         sys.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     umask = user.umask if user is not None and user.umask is not None else 0o022
     os.umask(umask)
+    if seccomp is not None and proc.no_new_privileges:
+        sys.seccomp_load(*seccomp)  # what follows: chdir, close_range/close, execve
 
 
 def env_path(env: list[str] | None) -> str:

@@ -105,6 +105,11 @@ if TYPE_CHECKING:
         def setrlimit(self, resource: int, soft: int, hard: int) -> None: ...
         def write_file(self, path: str, data: str) -> None: ...
         def loopback_up(self) -> None: ...
+        def seccomp_load(self, program: bytes, flags: int) -> None: ...
+
+
+_SECCOMP_NR = {"x86_64": 317, "aarch64": 277}
+_SECCOMP_SET_MODE_FILTER = 1
 
 
 def _errno_error(op: str, target: str = "") -> OSError:
@@ -186,6 +191,20 @@ class LinuxSyscalls:
         if rc < 0:
             raise _errno_error(f"prctl({option})")
         return rc
+
+    def seccomp_load(self, program: bytes, flags: int) -> None:
+        """``seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)``: ``program`` is raw BPF
+        (8-byte instructions, launcher.seccomp.bpf)."""
+        ct: Any = self._ct
+        buf = ct.create_string_buffer(program, len(program))
+        # struct sock_fprog { unsigned short len; struct sock_filter *filter; }: the
+        # length in the first word's low bits (little-endian hosts), then the pointer
+        prog = (ct.c_uint64 * 2)(len(program) // 8, ct.addressof(buf))
+        nr = _SECCOMP_NR.get(os.uname().machine)
+        if nr is None:
+            raise OSError(f"seccomp: no syscall number known for {os.uname().machine}")
+        if self._libc.syscall(nr, _SECCOMP_SET_MODE_FILTER, flags, ct.byref(prog)) != 0:
+            raise _errno_error("seccomp")
 
     def _cap_struct(self) -> tuple[Any, Any]:
         """capget/capset's header and two data words (the 64-bit sets split in two)."""

@@ -75,6 +75,9 @@ class RecordingSyscalls:
     def write_file(self, path: str, data: str) -> None:
         self._rec("write_file", path, data)
 
+    def seccomp_load(self, program: bytes, flags: int) -> None:
+        self._rec("seccomp_load", len(program), flags)
+
     def loopback_up(self) -> None:
         self._rec("loopback_up")
 

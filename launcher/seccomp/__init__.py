@@ -1,0 +1,1 @@
+"""Seccomp: Docker-format profiles, launcher's default profile, and BPF compilation."""
