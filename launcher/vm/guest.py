@@ -132,20 +132,17 @@ def run_staged(argv: list[str], stage: dict[str, Any], fd: int = 0,
     """``cp HOSTSRC CONTAINER:DST``: unpack the host's tar of SRC (on ``fd``) into
     a private directory, run ``cp`` from there, remove it."""
     import shutil
-    import tarfile
     import tempfile
 
+    from launcher.backend.linux.copyextract import extract_tar
     from launcher.locks import make_private_dirs
 
     make_private_dirs(base)
     work = tempfile.mkdtemp(dir=base)
     try:
-        with os.fdopen(fd, "rb", closefd=False) as stream, \
-                tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                _check_member(member, stage["name"], stage["owners"])
-                kw = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}
-                tar.extract(member, work, numeric_owner=True, **kw)  # type: ignore[arg-type]
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            extract_tar(stream, work, None if stage["owners"] else (0, 0), "the staged copy",
+                        lambda info: _check_member(info, stage["name"]))
         argv = list(argv)
         argv[stage["index"]] = os.path.join(work, stage["name"]) + stage["suffix"]
         from launcher.cli.main import run_cli
@@ -155,14 +152,12 @@ def run_staged(argv: list[str], stage: dict[str, Any], fd: int = 0,
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _check_member(member: Any, name: str, owners: bool) -> None:
-    """The host packed SRC under ``name``: nothing else, nothing that climbs."""
+def _check_member(member: Any, name: str) -> None:
+    """The host packed SRC under ``name``: nothing else, nothing that climbs
+    (files copied in belong to the container's root unless ``cp -a``)."""
     parts = member.name.split("/")
     if parts[0] != name or ".." in parts or member.isdev():
         raise ValueError(f"unexpected entry {member.name!r} in the copied tar")
-    if not owners:  # Docker: files copied in belong to the container's root
-        member.uid = member.gid = 0
-        member.uname = member.gname = "root"
 
 
 def published_ports() -> list[list[object]]:
@@ -204,9 +199,11 @@ def main(machine: bool = False) -> int:
         wait_ready()
     os.environ.update(req.env)
     if req.stage is not None:
+        from launcher.errors import LauncherError
+
         try:
             return run_staged(req.argv, req.stage)
-        except (ValueError, OSError, __import__("tarfile").TarError) as exc:
+        except (ValueError, OSError, LauncherError) as exc:
             sys.stderr.write(f"launcher: cannot receive the copied files: {exc}\n")
             return 125
     # In this interpreter rather than exec'ing /usr/local/bin/launcher: a second

@@ -10,10 +10,12 @@ is. Any other host path travels as a tar stream on the command's own channel
   there, so Docker's rules (rename, ``/.``, trailing ``/``) are the native
   backend's own; the staging directory goes when ``cp`` ends.
 * container → host: the guest runs ``cp CONTAINER:SRC -``; the host places the
-  tar with Docker's rules (:func:`place`), refusing names that leave the
-  destination and special files; owners are the caller's unless ``-a``.
+  tar with Docker's rules (:func:`place`) through launcher's fd-relative
+  extractor, refusing names that leave the destination and special files;
+  owners are the caller's unless ``-a``. (Linux hosts; on macOS and Windows a
+  download goes through a shared directory.)
 
-Portable (macOS, Windows): ``tarfile`` and ``os`` only.
+Packing is portable (``tarfile`` reads the user's own files).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from launcher.errors import NotFoundError, UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import tarfile
-    from typing import Any
 
     from launcher.vm.forward import Plan
 
@@ -100,32 +101,38 @@ def pack(src: str, follow: bool, out: str) -> None:
 
 def place(tar_path: str, dst: str, archive: bool) -> None:
     """Extract the tar of ``cp CONTAINER:SRC -`` at host path ``dst`` with
-    Docker's rules (see launcher.copyops)."""
+    Docker's rules (see launcher.copyops), through launcher's fd-relative
+    extractor (Linux; elsewhere such a copy goes through a shared directory)."""
+    import sys
     import tarfile
 
-    with tarfile.open(tar_path) as tar:
+    if not sys.platform.startswith("linux"):
+        from launcher.errors import UnsupportedError
+
+        raise UnsupportedError(f"cannot copy to {dst}: it is outside the machine's shares "
+                               "(copy into a shared directory)")
+    with tarfile.open(tar_path) as tar:  # headers only: refuse before writing anything
         members = tar.getmembers()
-        if not members:
-            return
-        top = members[0].name.rstrip("/").split("/")[0]
-        src_is_dir = members[0].isdir()
-        into, name = _target(dst, src_is_dir, top)
-        for m in members:
-            rest = m.name.rstrip("/")[len(top):]
-            if top == "." and name == ".":
-                rest = rest.lstrip("/")
-                m.name = rest or "."
-            else:
-                m.name = name + rest
-        _safe(members)
-        if not archive:
-            for m in members:
-                m.uid = m.gid = os.getuid() if hasattr(os, "getuid") else 0
-                m.uname = m.gname = ""
-        if name == ".":
-            os.makedirs(into, exist_ok=True)  # SRC/. into a new directory DST
-        tar.extractall(into, members=[m for m in members if m.name != "."],
-                       numeric_owner=True, **_filter())
+    if not members:
+        return
+    top = members[0].name.rstrip("/").split("/")[0]
+    into, name = _target(dst, members[0].isdir(), top)
+
+    def rename(m: tarfile.TarInfo) -> None:
+        rest = m.name.rstrip("/")[len(top):]
+        m.name = (rest.lstrip("/") or ".") if top == "." and name == "." else name + rest
+        _safe([m])
+
+    for m in members:
+        rename(m)
+
+    if name == ".":
+        os.makedirs(into, exist_ok=True)  # SRC/. into a new directory DST
+    from launcher.backend.linux.copyextract import extract_tar
+
+    owner = None if archive else (os.getuid(), os.getgid())
+    with open(tar_path, "rb") as stream:
+        extract_tar(stream, into, owner, dst, rename)
 
 
 def _target(dst: str, src_is_dir: bool, top: str) -> tuple[str, str]:
@@ -162,13 +169,3 @@ def _safe(members: list[tarfile.TarInfo]) -> None:
             bad = True
         if bad:
             raise UsageError(f"refusing to extract {m.name!r} from the machine's tar stream")
-
-
-def _filter() -> dict[str, Any]:
-    import tarfile
-
-    if not hasattr(tarfile, "data_filter"):
-        return {}  # Python < 3.11.4: _safe() has checked every member
-    # "tar": absolute symlinks stay (as Docker copies them), nothing is written
-    # outside the destination or through a link, no setuid bits
-    return {"filter": "tar"}

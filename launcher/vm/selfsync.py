@@ -20,6 +20,7 @@ from launcher.errors import RuntimeFailure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import tarfile
     from typing import BinaryIO
 
     import paramiko
@@ -129,21 +130,22 @@ def install(stream: BinaryIO, want: str, pkg: str | None = None,
 
 
 def _unpack(stream: BinaryIO, into: str) -> None:
-    import tarfile
+    """The package below ``into`` (launcher's fd-relative extractor), regular
+    files and directories under ``launcher/`` only, root's, within a size bound."""
+    from launcher.backend.linux.copyextract import extract_tar
 
-    size = 0
-    with tarfile.open(fileobj=stream, mode="r|gz") as tar:
-        for m in tar:
-            parts = m.name.split("/")
-            if parts[0] != "launcher" or ".." in parts or not (m.isfile() or m.isdir()):
-                raise RuntimeFailure(f"unexpected entry {m.name!r} in the package sent")
-            size += m.size
-            if size > MAX_PACKAGE:
-                raise RuntimeFailure("the package sent is too large")
-            m.uid = m.gid = 0
-            m.mode = 0o755 if m.isdir() else 0o644
-            kw = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}
-            tar.extract(m, into, numeric_owner=True, **kw)  # type: ignore[arg-type]
+    size = [0]
+
+    def check(m: tarfile.TarInfo) -> None:
+        parts = m.name.split("/")
+        if parts[0] != "launcher" or ".." in parts or not (m.isfile() or m.isdir()):
+            raise RuntimeFailure(f"unexpected entry {m.name!r} in the package sent")
+        size[0] += m.size
+        if size[0] > MAX_PACKAGE:
+            raise RuntimeFailure("the package sent is too large")
+        m.mode = 0o755 if m.isdir() else 0o644
+
+    extract_tar(stream, into, (0, 0), "the package sent", check)
 
 
 def _exchange(a: str, b: str) -> None:

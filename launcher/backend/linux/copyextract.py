@@ -37,6 +37,7 @@ from launcher.errors import UnsupportedError, UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import tarfile
+    from collections.abc import Callable
 
     from launcher.backend.linux.copyfs import Reader
 
@@ -288,3 +289,24 @@ def _copy(data: Reader, fd: int, size: int) -> None:
         while view:
             view = view[os.write(fd, view):]
         left -= len(chunk)
+
+
+def extract_tar(stream: Reader, dest: str, owner: Ids | None, where: str,
+                check: Callable[[tarfile.TarInfo], None] | None = None) -> int:
+    """A tar stream (plain, gzip or zstd) applied below the existing directory
+    ``dest`` with :class:`Extractor` (fd-relative, no symlink followed); ``check``
+    sees each header first and raises to refuse it. Bytes of content written."""
+    from launcher.backend.linux.copyfs import read_tar
+
+    fd = os.open(dest, _DIR)
+    ex = Extractor(fd, owner, owner or (os.getuid(), os.getgid()), where)
+    try:
+        for info, data in read_tar(stream):
+            if check is not None:
+                check(info)
+            ex.add(info, data)
+        ex.finish()
+    finally:
+        ex.close()
+        os.close(fd)
+    return ex.copied
