@@ -114,13 +114,23 @@ def setup_child(plan: InitPlan, ch: Channel) -> None:
 def report_pid_after_fork(ch: Channel, fork: bool) -> bool:
     """Fork (a new or joined pid namespace applies to children only) and
     report the pid that will exec; True in the parent, which should exit."""
-    if fork:
-        pid = os.fork()
-        if pid:
-            ch.send("pid", pid)
-            return True
-    else:
+    if not fork:
         ch.send("pid", os.getpid())
+        return False
+    # The child writes on the same channel: it waits until "pid" is sent, so
+    # the parent never reads its next message first (seen with 100 parallel runs).
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(rfd)
+        try:
+            ch.send("pid", pid)
+        finally:
+            os.close(wfd)
+        return True
+    os.close(wfd)
+    os.read(rfd, 1)  # EOF once the parent has sent (or died)
+    os.close(rfd)
     return False
 
 
