@@ -17,8 +17,31 @@ def remove_tree(path: str) -> None:
         return
     try:
         _remove_entry(dfd, name)
+    except PermissionError:
+        if os.geteuid() == 0:
+            raise
+        # Rootless: what the container wrote is owned by subordinate ids.
+        _remove_in_userns(path)
     finally:
         os.close(dfd)
+
+
+def _remove_in_userns(path: str) -> None:
+    """``rm -rf`` as root of a user namespace mapping the caller's uid and its
+    subordinate ids (util-linux ``unshare --map-auto``, through newuidmap), the
+    only place those ids' files can be removed without real root."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("unshare")
+    if tool is None:
+        raise PermissionError(13, "files of subordinate ids and no unshare(1)", path)
+    res = subprocess.run([tool, "--map-auto", "--map-root-user", "--", "rm", "-rf",
+                          "--one-file-system", "--", path],
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        why = (res.stderr.strip().splitlines() or ["failed"])[-1]
+        raise PermissionError(13, f"removing as the user namespace's root: {why}", path)
 
 
 def _remove_entry(dfd: int, name: str) -> None:

@@ -75,9 +75,13 @@ class Paths:
             return cls("/var/lib/launcher", "/run/launcher", "/etc/launcher")
         import platformdirs
 
+        if sys.platform.startswith("linux"):
+            state = os.path.join(user_runtime_dir(), "launcher")
+        else:
+            state = platformdirs.user_runtime_dir("launcher", appauthor=False)
         return cls(
             platformdirs.user_data_dir("launcher", appauthor=False),
-            platformdirs.user_runtime_dir("launcher", appauthor=False),
+            state,
             platformdirs.user_config_dir("launcher", appauthor=False),
         )
 
@@ -141,7 +145,36 @@ def runtime_root(explicit: str | None = None) -> str:
         return os.path.abspath(env)
     if _is_root():
         return "/run/launcher-runtime"
+    return os.path.join(user_runtime_dir(), "launcher-runtime")
+
+
+def user_runtime_dir() -> str:
+    """An ordinary user's runtime dir on Linux, as podman picks it:
+    ``$XDG_RUNTIME_DIR``, else ``/run/user/UID`` when it is the user's, else a
+    private ``/tmp/launcher-run-UID`` (made 0700 here; refused if someone else's)."""
+    from launcher.errors import StateError
+
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg:
-        return os.path.join(xdg, "launcher-runtime")
-    return os.path.join("/tmp", f"launcher-runtime-{os.getuid()}")
+        return xdg
+    uid = os.getuid()
+    run = f"/run/user/{uid}"
+    try:
+        if os.stat(run).st_uid == uid:
+            return run
+    except OSError:
+        pass
+    tmp = f"/tmp/launcher-run-{uid}"
+    try:
+        os.mkdir(tmp, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StateError(f"runtime dir {tmp}: {exc.strerror}") from exc
+    st = os.lstat(tmp)
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+        raise StateError(f"runtime dir {tmp} is not a private directory of uid {uid}: "
+                         "set XDG_RUNTIME_DIR")
+    return tmp

@@ -126,6 +126,13 @@ def security_opt(text: str) -> str:
                      " (AppArmor and SELinux labels are not supported)")
 
 
+def userns(text: str) -> str:
+    """``--userns``: ``host`` or ``keep-id`` (podman's name; ``keep-id:`` options are not taken)."""
+    if text in ("", "host", "keep-id"):
+        return text
+    raise ValueError("expected host or keep-id")
+
+
 def capability(text: str) -> str:
     """``NET_ADMIN``, ``cap_net_admin`` → ``CAP_NET_ADMIN``; ``ALL`` stays ``ALL``."""
     from launcher.errors import UsageError

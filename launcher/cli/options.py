@@ -220,6 +220,21 @@ RUN = CommandSpec(
             metavar="OPT",
             convert=convert.security_opt,
         ),
+        Opt(
+            ("--privileged",),
+            "privileged",
+            FLAG,
+            "Every capability, the host's devices, no seccomp filter or masked paths",
+        ),
+        Opt(
+            ("--userns",),
+            "userns",
+            VALUE,
+            "User namespace: host (root) or keep-id (rootless: your uid inside too)",
+            metavar="MODE",
+            convert=convert.userns,
+            default="",
+        ),
         *NETWORK_OPTS,
         Opt(
             ("--name",),

@@ -92,7 +92,10 @@ def release_rootfs(container_dir: str, umount: UmountFn) -> None:
     try:
         umount(rootfs, MNT_DETACH)
     except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOENT):
+        # EPERM unprivileged: nothing of ours is mounted in this namespace
+        # (a rootless overlay lives in the container's); checked just below.
+        rootless = exc.errno == errno.EPERM and os.geteuid() != 0
+        if exc.errno not in (errno.EINVAL, errno.ENOENT) and not rootless:
             raise RuntimeFailure(f"umount {rootfs}: {exc.strerror}") from None
     if _mounted_under(rootfs):
         # never rmtree through a mount: it would delete layer or host files

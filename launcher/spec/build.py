@@ -54,7 +54,7 @@ from launcher.spec.model import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from launcher.spec.image_config import ImageConfig
     from launcher.spec.request import RunRequest
@@ -85,9 +85,13 @@ def build_spec(
     environ: Mapping[str, str] | None = None,
     netns_path: str | None = None,
     hostname: str | None = None,
+    cgroups: tuple[str, frozenset[str] | None] | None = (CGROUP_PARENT, None),
+    warn: Callable[[str], None] | None = None,
 ) -> Spec:
     """The container's Spec. ``environ`` (default ``os.environ``) feeds bare ``-e K``;
-    ``hostname`` is the name the network mode imposes (None: ``-h`` or the default)."""
+    ``hostname`` is the name the network mode imposes (None: ``-h`` or the default).
+    ``cgroups``: the parent cgroup and the controllers it offers (None: all), or
+    None where this user may make no cgroup (rootless without delegation)."""
     _check_id(container_id)
     hostname = _hostname(req.hostname if hostname is None else hostname, container_id)
     process = default_process(_args(req, image), terminal=req.tty)
@@ -99,12 +103,20 @@ def build_spec(
     nofile = NOFILE_MAX if host_nofile_hard < 0 else min(NOFILE_MAX, host_nofile_hard)
     process.rlimits = [Rlimit(type="RLIMIT_NOFILE", hard=nofile, soft=nofile)]
     linux = default_linux()
-    linux.cgroups_path = f"{CGROUP_PARENT}/{container_id}"
     linux.resources = _resources(req, linux.resources or Resources())
+    _place_cgroup(linux, req, container_id, cgroups, warn or (lambda _m: None))
     _network_namespace(linux, req.network or "none", netns_path)
-    from launcher.spec import security
+    from launcher.spec import security, userns
 
-    security.apply(process, linux, req.security_opt)
+    userns.apply(linux, process, req.userns, bool(req.user))
+    opts = [*req.security_opt, "seccomp=unconfined"] if req.privileged else req.security_opt
+    security.apply(process, linux, opts)
+    mounts = default_mounts()
+    if req.privileged:
+        from launcher.spec import privileged
+
+        nnp = any(o.startswith("no-new-privileges=") for o in req.security_opt)
+        privileged.apply(process, linux, mounts, nnp, req.cap_drop)
     annotations = {ANNOTATION_IMAGE: req.image}
     if req.name:
         annotations[ANNOTATION_NAME] = req.name
@@ -117,10 +129,39 @@ def build_spec(
         process=process,
         root=Root(path=rootfs, readonly=True if req.read_only else None),
         hostname=hostname,
-        mounts=default_mounts(),
+        mounts=mounts,
         annotations=annotations,
         linux=linux,
     )
+
+
+def _place_cgroup(linux: Linux, req: RunRequest, cid: str,
+                  cgroups: tuple[str, frozenset[str] | None] | None,
+                  warn: Callable[[str], None]) -> None:
+    """The cgroupsPath, and only the limits the available controllers can keep."""
+    asked = [flag for flag, value in (("--memory", req.memory), ("--cpus", req.cpus),
+                                      ("--pids-limit", req.pids_limit)) if value]
+    if cgroups is None:
+        if asked:
+            warn(f"{', '.join(asked)} ignored: no cgroup is delegated to this user "
+                 "(rootless on cgroup v1 or hybrid, or outside a systemd user session)")
+        linux.cgroups_path, linux.resources = None, None
+        return
+    parent, controllers = cgroups
+    linux.cgroups_path = f"{parent.rstrip('/')}/{cid}"
+    res = linux.resources
+    if controllers is None or res is None:
+        return
+    res.devices = None  # device rules need root (eBPF on v2); rootless binds host nodes
+    lost = []
+    for name, ctrl, flag in (("memory", "memory", "--memory"), ("cpu", "cpu", "--cpus"),
+                             ("pids", "pids", "--pids-limit")):
+        if getattr(res, name) is not None and ctrl not in controllers:
+            setattr(res, name, None)
+            if flag in asked:
+                lost.append(flag)
+    if lost:
+        warn(f"{', '.join(lost)} ignored: the delegated cgroup {parent} lacks the controller")
 
 
 def _network_namespace(linux: Linux, mode: str, netns_path: str | None) -> None:

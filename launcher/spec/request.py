@@ -39,6 +39,7 @@ class RunRequest:
         "network_aliases",
         "pids_limit",
         "platform",
+        "privileged",
         "publish",
         "publish_all",
         "pull",
@@ -50,6 +51,7 @@ class RunRequest:
         "stop_timeout",
         "tty",
         "user",
+        "userns",
         "volumes",
         "workdir",
     )
@@ -96,6 +98,8 @@ class RunRequest:
         dns_search: list[str] | None = None,
         dns_options: list[str] | None = None,
         add_hosts: list[tuple[str, str]] | None = None,
+        userns: str = "",
+        privileged: bool = False,
     ) -> None:
         self.image = image
         self.command = list(command or [])  # CMD… after the image; [] = image default
@@ -121,6 +125,8 @@ class RunRequest:
         self.cap_drop = list(cap_drop or [])
         # --security-opt: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
         self.security_opt = list(security_opt or [])
+        self.userns = userns  # --userns: "" | host | keep-id (spec/userns.py)
+        self.privileged = privileged  # --privileged: every cap, host devices, no filters
         self.init = init  # --init: a host init binary bind-mounted as PID 1
         self.restart = restart  # --restart policy, canonical text (runopts.restart_policy)
         self.platform = platform  # os/arch[/variant] to pull; None: the host's

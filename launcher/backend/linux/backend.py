@@ -152,7 +152,8 @@ class NativeBackend:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         spec = build_spec(req, image.config, container_id=cid, rootfs=rootfs,
                           host_nofile_hard=hard, user_ids=user_ids,
-                          netns_path=net.netns_path, hostname=net.hostname)
+                          netns_path=net.netns_path, hostname=net.hostname,
+                          cgroups=_cgroup_place(), warn=_warn)
         if spec.annotations is not None:  # what image GC must keep for this container
             spec.annotations[ANNOTATION_IMAGE_ID] = image.id
             spec.annotations[ANNOTATION_IMAGE_LAYERS] = ",".join(image.diff_ids)
@@ -227,6 +228,28 @@ class NativeBackend:
 
         link = claim(self.paths, name, cid)
         undo.add("name", lambda: os.unlink(link))
+
+
+def _cgroup_place() -> tuple[str, frozenset[str] | None] | None:
+    """Where container cgroups go: /launcher for root; for a rootless user the
+    delegated cgroup2 subtree, or None (no cgroup: v1, hybrid, not delegated)."""
+    from launcher.spec.build import CGROUP_PARENT
+
+    if os.geteuid() == 0:
+        return CGROUP_PARENT, None
+    from launcher.backend.linux.cgroups import delegation
+    from launcher.host import cgroup_layout
+
+    found = delegation.find(cgroup_layout(), os.getuid())
+    if found is None:
+        return None
+    return f"{found.path.rstrip('/')}{CGROUP_PARENT}", found.controllers
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    sys.stderr.write(f"launcher: warning: {message}\n")
 
 
 def _net_config(req: RunRequest, image: Image) -> NetConfig:

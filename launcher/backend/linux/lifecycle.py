@@ -14,7 +14,7 @@ from launcher.backend.linux import init as init_mod
 from launcher.backend.linux import procinfo
 from launcher.backend.linux.channel import Channel, error_from
 from launcher.backend.linux.state import ContainerState, claim
-from launcher.errors import ConflictError, RuntimeFailure
+from launcher.errors import ConflictError, LauncherError, RuntimeFailure
 from launcher.faults import point
 from launcher.paths import CONFIG_FILE, EXEC_FIFO
 
@@ -194,9 +194,19 @@ def _make_cgroup(spec: Spec, st: ContainerState, undo: Undo) -> Any:
     from launcher.backend.linux.cgroups import open_manager
 
     cg = open_manager(st.cgroup_path, st.cgroup_layout or None)
-    cg.create()
-    undo.add("cgroup", cg.destroy)
     res = spec.linux.resources if spec.linux is not None else None
+    try:
+        cg.create()
+    except LauncherError:
+        if os.geteuid() == 0 or _limits(res):
+            raise
+        # Rootless without a delegated cgroup and nothing to limit: run
+        # without one, as runc does (launcher's CLI already warned if limits
+        # were asked for and dropped them).
+        st.cgroup_path = ""
+        st.save()
+        return None
+    undo.add("cgroup", cg.destroy)
     if res is not None:
         if res.devices is not None:
             from launcher.backend.linux.devices import device_rules
@@ -217,13 +227,23 @@ def seccomp_program(spec: Spec) -> tuple[bytes, int] | None:
     return bpf.program(sec, bpf.cache_dir()), bpf.flags(sec)
 
 
+def _limits(res: Any) -> bool:
+    """Whether ``linux.resources`` limits anything (device rules aside)."""
+    if res is None:
+        return False
+    data = res.to_json()
+    data.pop("devices", None)
+    return bool(data)
+
+
 def _plan(spec: Spec, bundle: str, sys: Syscalls, cg: Any, st: ContainerState,
           opts: CreateOptions) -> init_mod.InitPlan:
     from launcher.backend.linux import cgroupmount
 
     plan = init_mod.InitPlan(spec, bundle, sys)
     plan.cgroup = cg
-    plan.cgroup_binds = cgroupmount.binds(st.cgroup_layout, st.cgroup_path)
+    plan.cgroup_binds = (cgroupmount.binds(st.cgroup_layout, st.cgroup_path)
+                         if st.cgroup_path else [])
     plan.console_fd = opts.console_fd
     plan.preserve_fds = opts.preserve_fds
     plan.stdin_null = opts.stdin_null

@@ -83,13 +83,43 @@ def proc_path(pid: int, typ: str) -> str:
 
 
 def write_id_maps(pid: int, spec: Spec) -> None:
-    """From the parent: uid_map and gid_map of a child that made a user namespace."""
+    """From the parent: uid_map and gid_map of a child that made a user namespace.
+
+    Root writes them itself. An ordinary user may write only a map of its own
+    id (gid_map after ``setgroups`` is denied); anything wider goes through the
+    setuid ``newuidmap``/``newgidmap``, which check /etc/subuid and /etc/subgid."""
     linux = spec.linux
     assert linux is not None
     for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
-        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps or ())
-        try:
-            with open(f"/proc/{pid}/{name}", "w", encoding="ascii") as f:
-                f.write(text)
-        except OSError as exc:
-            raise RuntimeFailure(f"writing {name} of pid {pid}: {exc.strerror}") from exc
+        triples = [(m.container_id or 0, m.host_id or 0, m.size or 0) for m in maps or ()]
+        own = os.geteuid() if name == "uid_map" else os.getegid()
+        if os.geteuid() != 0 and not (len(triples) == 1 and triples[0][1:] == (own, 1)):
+            _id_map_helper(pid, name, triples)
+            continue
+        if os.geteuid() != 0 and name == "gid_map":
+            _write_proc(pid, "setgroups", "deny")
+        _write_proc(pid, name, "".join(f"{c} {h} {s}\n" for c, h, s in triples))
+
+
+def _write_proc(pid: int, name: str, text: str) -> None:
+    try:
+        with open(f"/proc/{pid}/{name}", "w", encoding="ascii") as f:
+            f.write(text)
+    except OSError as exc:
+        raise RuntimeFailure(f"writing {name} of pid {pid}: {exc.strerror}") from exc
+
+
+def _id_map_helper(pid: int, name: str, triples: list[tuple[int, int, int]]) -> None:
+    import shutil
+    import subprocess
+
+    tool = "newuidmap" if name == "uid_map" else "newgidmap"
+    path = shutil.which(tool)
+    if path is None:
+        raise RuntimeFailure(f"{tool} not found: install the uidmap package (rootless "
+                             "containers map subordinate ids with it)")
+    args = [path, str(pid), *(str(v) for t in triples for v in t)]
+    res = subprocess.run(args, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        why = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+        raise RuntimeFailure(f"{tool}: {why} (check /etc/subuid and /etc/subgid)")

@@ -56,3 +56,27 @@ def test_no_stray_fds_in_pid_1_or_in_exec(cli: Cli) -> None:
         assert int(st["CapEff"], 16) == DEFAULT_CAPS
     finally:
         cli.run("rm", "-f", "fds")
+
+
+def test_privileged_is_what_docker_means(cli: Cli) -> None:
+
+
+    script = ("grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; "
+              "mkdir -p /m && mount -t tmpfs none /m && echo mounted; "
+              "cat /proc/keys >/dev/null && echo keys-readable; "
+              "touch /proc/sys/kernel/hostname 2>/dev/null && echo sys-writable; "
+              "ls /dev")
+    res = cli.run("run", "--rm", "--privileged", "busybox", "sh", "-c", script)
+    assert res.returncode == 0, res.stderr
+    status = _status(res.stdout)
+    with open("/proc/self/status", encoding="ascii") as f:
+        every = _status(f.read())["CapBnd"]
+    assert (status["CapEff"], status["CapBnd"], status["CapPrm"]) == (every, every, every)
+    assert (status["CapInh"], status["CapAmb"]) == ("0" * 16, "0" * 16)
+    assert (status["NoNewPrivs"], status["Seccomp"]) == ("0", "0")
+    lines = res.stdout.splitlines()
+    assert {"mounted", "keys-readable", "sys-writable"} <= set(lines)
+    import os
+
+    host_nodes = {n for n in os.listdir("/dev") if n.startswith(("loop", "vd", "sd", "nvme"))}
+    assert host_nodes <= set(lines)

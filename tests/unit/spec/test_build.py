@@ -341,3 +341,31 @@ def test_pure_and_fresh() -> None:
     a, b = make(FULL_REQ), make(FULL_REQ)
     assert a == b and a is not b
     assert IMAGE.env == ["PATH=/image/bin", "LANG=C.UTF-8"]  # the image is not modified
+
+
+def test_cgroup_placement_for_rootless_users() -> None:
+    warnings: list[str] = []
+    spec = make(RunRequest("img", memory=64 << 20), cgroups=None, warn=warnings.append)
+    assert spec.linux is not None
+    assert spec.linux.cgroups_path is None and spec.linux.resources is None
+    assert warnings == ["--memory ignored: no cgroup is delegated to this user (rootless on "
+                        "cgroup v1 or hybrid, or outside a systemd user session)"]
+    warnings.clear()
+    spec = make(RunRequest("img", memory=64 << 20, cpus=0.5),
+                cgroups=("/user.slice/u@1.service/launcher", frozenset({"memory", "pids"})),
+                warn=warnings.append)
+    assert spec.linux is not None and spec.linux.resources is not None
+    assert spec.linux.cgroups_path == f"/user.slice/u@1.service/launcher/{CID}"
+    res = spec.linux.resources
+    assert res.memory is not None and res.cpu is None and res.devices is None
+    assert res.pids is not None and res.pids.limit == build.DEFAULT_PIDS_LIMIT
+    assert warnings == ["--cpus ignored: the delegated cgroup /user.slice/u@1.service/launcher "
+                        "lacks the controller"]
+
+
+def test_privileged_request() -> None:
+    spec = make(RunRequest("img", privileged=True))
+    assert spec.linux is not None and spec.linux.seccomp is None
+    assert spec.linux.masked_paths is None
+    caps = proc(spec).capabilities
+    assert caps is not None and "CAP_SYS_ADMIN" in (caps.effective or [])
