@@ -7,7 +7,9 @@ skipped; values are taken as written (no quotes). Keys::
 
     default_network = bridge      the network ``run`` uses without --network:
                                   bridge (Docker's default), none, host, or the
-                                  name of a network made with ``network create``
+                                  name of a network made with ``network create``;
+                                  rootless: slirp4netns where it is installed,
+                                  else none (bridges need root)
 
 Precedence, lowest first: built-in default < launcher.conf < environment
 (``LAUNCHER_DEFAULT_NETWORK``) < the command line flag. An unknown key or a
@@ -77,8 +79,14 @@ def default_network(paths: Paths) -> str:
     path = paths.settings_file
     value = read_settings(path).get("default_network")
     if value is None:
-        return DEFAULT_NETWORK
+        return DEFAULT_NETWORK if os.geteuid() == 0 else _rootless_default()
     try:
         return check_mode(value[0])
     except ValueError as exc:
         raise ConfigError(f"{path}:{value[1]}: default_network {value[0]!r}: {exc}") from None
+
+
+def _rootless_default() -> str:
+    import shutil
+
+    return "slirp4netns" if shutil.which("slirp4netns") else "none"

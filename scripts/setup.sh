@@ -23,6 +23,7 @@ REQUIRED_PACKAGES=(
     golang-github-opencontainers-specs-dev  # the OCI runtime-spec JSON schemas
     iproute2           # ip netns / veth for network tests
     nftables           # nft: the firewall of bridge networks (-p, NAT, isolation)
+    slirp4netns        # --network slirp4netns: rootless containers' default network
     docker-registry    # a real OCI registry (distribution) on loopback for image tests
     skopeo             # an independent registry client: pushes test images, reads ours
     ca-certificates
@@ -39,7 +40,7 @@ REQUIRED_PACKAGES=(
 REQUIRED_PACKAGES+=(qemu-system-x86 qemu-system-arm)
 # Nice to have; missing from some releases, so their absence only warns.
 OPTIONAL_PACKAGES=(
-    netavark catatonit slirp4netns  # podman's network stack and init
+    netavark catatonit              # podman's network stack and init
     hyperfine jq                    # benchmarks
 )
 

@@ -52,7 +52,7 @@ def bundle_dir(paths: Paths, cid: str) -> str:
 class Active:
     """What one run of the container has set up (see the module docstring)."""
 
-    __slots__ = ("endpoints", "ip", "networks", "pid", "pid_start", "ports")
+    __slots__ = ("endpoints", "helper", "ip", "networks", "pid", "pid_start", "ports")
 
     def __init__(self, pid: int, pid_start: int) -> None:
         self.pid = pid
@@ -61,9 +61,11 @@ class Active:
         self.endpoints: list[Endpoint] = []
         self.ip = ""
         self.ports: list[PortMapping] = []
+        self.helper = (0, 0)  # (pid, start time) of slirp4netns, for slirp4netns mode
 
     def to_json(self) -> dict[str, Any]:
-        return {"pid": self.pid, "pid_start": self.pid_start, "networks": list(self.networks),
+        return {"pid": self.pid, "pid_start": self.pid_start, "helper": list(self.helper),
+                "networks": list(self.networks),
                 "endpoints": [e.to_json() for e in self.endpoints], "ip": self.ip,
                 "ports": [m.spec() for m in self.ports]}
 
@@ -78,6 +80,9 @@ class Active:
         act.networks = [str(n) for n in data.get("networks") or []]
         act.endpoints = [Endpoint.from_json(e, source) for e in data.get("endpoints") or []]
         act.ip = str(data.get("ip") or "")
+        helper = data.get("helper") or [0, 0]
+        if type(helper) is list and len(helper) == 2 and all(type(v) is int for v in helper):
+            act.helper = (helper[0], helper[1])
         act.ports = [m for spec in data.get("ports") or [] for m in parse_publish(str(spec))]
         return act
 

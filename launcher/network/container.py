@@ -80,8 +80,13 @@ def _resolv_conf(cfg: NetConfig) -> str:
 
     mode = "host" if cfg.kind == "host" else "bridge"
     source, text = dns.host_resolv_conf(network_mode=mode)
+    servers = cfg.dns
+    if cfg.kind == "slirp4netns" and not servers:
+        from launcher.network.slirp import DNS_IP
+
+        servers = [DNS_IP]  # slirp4netns forwards to the host's resolvers
     try:
-        return dns.resolv_conf(text, dns=cfg.dns, search=cfg.dns_search,
+        return dns.resolv_conf(text, dns=servers, search=cfg.dns_search,
                                options=cfg.dns_options, network_mode=mode, source=source)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -93,6 +98,10 @@ def _host_gateway(paths: Paths, cfg: NetConfig, ops: NetOps | None) -> str:
     from launcher.network.hostsfile import HOST_GATEWAY
 
     wants_gateway = any(ip == HOST_GATEWAY for _, ip in cfg.extra_hosts)
+    if cfg.kind == "slirp4netns":
+        from launcher.network.slirp import GATEWAY_IP
+
+        return GATEWAY_IP if wants_gateway else ""
     if not cfg.networks and not wants_gateway:
         return ""  # none, host: no network to look up (nor netlink code to load)
     store = _store(paths, ops)
@@ -174,6 +183,8 @@ def setup(paths: Paths, cid: str, init_pid: int, pid_start: int | None,
             raise RuntimeFailure(f"the container whose network {cid[:12]} joins "
                                  f"({st.config.target[:12]}) is no longer running")
         return None
+    if st.config.kind == "slirp4netns":
+        return _setup_slirp(paths, cid, bundle, st, init_pid, pid_start)
     if st.config.kind != "bridge":
         return None
     kernel = _Kernel(ops, fw)
@@ -253,6 +264,52 @@ def _setup(paths: Paths, kernel: _Kernel, cid: str, bundle: str, st: nb.NetState
     _write_hosts(paths, cid, bundle, st)
     point("net.hosts")
     return act
+
+
+def _setup_slirp(paths: Paths, cid: str, bundle: str, st: nb.NetState, pid: int,
+                 pid_start: int | None) -> nb.Active:
+    """Start slirp4netns for init ``pid`` and add the published ports' forwards."""
+    from launcher.network import ports, slirp
+
+    act = st.active = nb.Active(pid, pid_start or 0)
+    api = os.path.join(paths.state, f"slirp-{cid[:16]}.sock")
+    try:
+        os.unlink(api)
+    except FileNotFoundError:
+        pass
+    act.helper = (slirp.start(pid, api, os.path.join(bundle, "slirp4netns.log")), 0)
+    from launcher.backend.linux import procinfo
+
+    act.helper = (act.helper[0], procinfo.start_time(act.helper[0]) or 0)
+    act.ip = slirp.GUEST_IP
+    nb.save_state(bundle, st)  # ahead of the forwards: teardown stops it
+    try:
+        if st.config.ports:
+            with files.FileLock(files.ports_lock(paths)):
+                taken = [m for other in live_states(paths, exclude=cid).values()
+                         for m in other.ports]
+                ports.check_conflicts(st.config.ports, taken)
+                chosen, reservation = ports.reserve(list(st.config.ports), taken)
+                reservation.close()  # slirp4netns binds them itself, now
+                act.ports = chosen
+                nb.save_state(bundle, st)
+                slirp.add_forwards(api, chosen)
+        _write_hosts(paths, cid, bundle, st)
+    except BaseException:
+        _teardown_slirp(bundle, st)
+        raise
+    return act
+
+
+def _teardown_slirp(bundle: str, st: nb.NetState) -> None:
+    from launcher.network import slirp
+
+    act = st.active
+    if act is None:
+        return
+    slirp.stop(*act.helper)
+    st.active = None
+    nb.save_state(bundle, st)
 
 
 def open_netns(pid: int, pid_start: int | None) -> int:
@@ -374,6 +431,9 @@ def teardown(paths: Paths, cid: str, *, ops: NetOps | None = None,
     except StateError:
         st, corrupt = None, True
     act = st.active if st is not None else None
+    if st is not None and st.config.kind == "slirp4netns":
+        _teardown_slirp(bundle, st)
+        return
     if act is None and st is not None and st.config.kind != "bridge":
         return  # none, host, container:X never have endpoints or rules of their own
     # The endpoint records too: a run killed before network.json named them.

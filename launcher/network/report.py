@@ -50,7 +50,7 @@ def inspect_fields(paths: Paths, cid: str, bundle: str, running: bool) -> dict[s
     cfg = st.config
     eps = {e.network: e for e in (st.active.endpoints if st.active else [])}
     names = [n.name for n in cfg.networks] if cfg.kind == "bridge" else \
-        ([cfg.mode] if cfg.kind in ("host", "none") else [])
+        ([cfg.mode] if cfg.kind in ("host", "none", "slirp4netns") else [])
     networks = {name: _endpoint_json(paths, cid, name, eps.get(name),
                                      next((n.aliases for n in cfg.networks if n.name == name), []))
                 for name in names}

@@ -13,6 +13,9 @@ monitor's restart too — sets up the same thing. ``mode`` is Docker's
 ``host``            the host's network namespace
 ``container:ID``    the namespace of another (running) container, and its
                     /etc/hosts, /etc/resolv.conf and hostname
+``slirp4netns``     a new network namespace reaching out through slirp4netns,
+                    user-mode networking that needs no root (slirp.py): the
+                    default of rootless containers
 ==================  ==========================================================
 """
 
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from launcher.network.ports import PortMapping
     from launcher.spec.request import RunRequest
 
-PREDEFINED_MODES = ("bridge", "none", "host")
+PREDEFINED_MODES = ("bridge", "none", "host", "slirp4netns")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -46,7 +49,8 @@ def check_mode(text: str) -> str:
     kind, colon, ref = text.partition(":")
     if colon:
         if kind != "container" or not _is_name(ref):
-            raise ValueError("expected bridge, none, host, container:NAME|ID or a network name")
+            raise ValueError("expected bridge, none, host, slirp4netns, container:NAME|ID or a "
+                             "network name")
         return text
     if not _is_name(text):
         raise ValueError("expected bridge, none, host, container:NAME|ID or a network name "
@@ -88,8 +92,8 @@ class NetConfig:
 
     @property
     def kind(self) -> str:
-        """``bridge``, ``none``, ``host`` or ``container``."""
-        if self.mode in ("none", "host"):
+        """``bridge``, ``none``, ``host``, ``slirp4netns`` or ``container``."""
+        if self.mode in ("none", "host", "slirp4netns"):
             return self.mode
         return "container" if self.mode.startswith("container:") else "bridge"
 
@@ -168,7 +172,7 @@ def from_request(req: RunRequest, exposed: Iterable[str],
         return cfg
     if kind in ("host", "none") and (explicit or req.publish_all):
         warn(f"WARNING: Published ports are discarded when using {mode} network mode")
-    elif kind == "bridge":
+    elif kind in ("bridge", "slirp4netns"):
         from launcher.network import ports
 
         try:

@@ -64,3 +64,17 @@ def test_read_settings_keeps_line_numbers(tmp_path: Path) -> None:
     path.write_text("# c\ndefault_network = none\n")
     assert read_settings(str(path)) == {"default_network": ("none", 2)}
     assert read_settings(str(tmp_path / "missing.conf")) == {}
+
+
+def test_rootless_default_is_slirp4netns_where_installed(paths: Paths,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from launcher import settings
+
+    monkeypatch.delenv(DEFAULT_NETWORK_ENV, raising=False)
+    monkeypatch.setattr(settings.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert default_network(paths) == "slirp4netns"
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert default_network(paths) == "none"

@@ -185,7 +185,7 @@ class NativeBackend:
             undo.forget("bundle")
             undo.forget("name")
             undo.forget("rootfs")
-        if netcfg.kind in ("bridge", "container"):
+        if netcfg.kind in ("bridge", "container", "slirp4netns"):
             from launcher.network import container as network
 
             paths = self.paths
@@ -257,8 +257,14 @@ def _net_config(req: RunRequest, image: Image) -> NetConfig:
 
     from launcher.network.runconfig import from_request
 
-    return from_request(req, (image.config.exposed_ports or {}).keys(),
-                        lambda line: sys.stderr.write(line + "\n"))
+    cfg = from_request(req, (image.config.exposed_ports or {}).keys(),
+                       lambda line: sys.stderr.write(line + "\n"))
+    if cfg.kind == "bridge" and os.geteuid() != 0:
+        from launcher.errors import UsageError
+
+        raise UsageError(f"--network {cfg.mode}: bridge networks need root; rootless "
+                         "containers use slirp4netns (the default), host or none")
+    return cfg
 
 
 def _net_prepare(paths: Paths, cfg: NetConfig, req: RunRequest, cid: str,

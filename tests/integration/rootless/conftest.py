@@ -16,6 +16,7 @@ import importlib.metadata
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -116,16 +117,18 @@ class Rootless:
         self.state = Path(f"/tmp/launcher-run-{self.uid}/launcher")
         self.sub_start, self.sub_count = _subids(pw)
 
-    def run(self, *args: str, timeout: float = CALL_TIMEOUT,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return self.sh(" ".join(_quote(a) for a in (self.wrapper, *args)), timeout, input)
+    def run(self, *args: str, timeout: float = CALL_TIMEOUT, input: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return self.sh(" ".join(_quote(a) for a in (self.wrapper, *args)), timeout, input, env)
 
-    def sh(self, command: str, timeout: float = CALL_TIMEOUT,
-           input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """A shell command as the user, in its home, with a login-like environment."""
+    def sh(self, command: str, timeout: float = CALL_TIMEOUT, input: str | None = None,
+           extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """A shell command as the user, in its home, with a login-like environment
+        (no network unless asked: ``extra`` replaces LAUNCHER_DEFAULT_NETWORK)."""
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.home),
                "USER": USER, "LOGNAME": USER, "LANG": "C.UTF-8",
-               "LAUNCHER_DEFAULT_NETWORK": "none"}
+               "LAUNCHER_DEFAULT_NETWORK": "none", **(extra or {})}
+        env = {k: v for k, v in env.items() if v}
         return subprocess.run(
             ["setpriv", f"--reuid={self.uid}", f"--regid={self.pw.pw_gid}", "--init-groups",
              "--reset-env", "--", "env", *(f"{k}={v}" for k, v in env.items()),
@@ -148,14 +151,30 @@ class Rootless:
         return out
 
     def containers(self) -> list[str]:
-        d = self.state / "containers"
-        return sorted(os.listdir(d)) if d.is_dir() else []
+        """Runtime state dirs and bundles of containers."""
+        out = []
+        for d in (self.state / "containers", self.storage / "containers"):
+            out += [f"{d}/{n}" for n in sorted(os.listdir(d))] if d.is_dir() else []
+        return out
 
 
 def _quote(arg: str) -> str:
     import shlex
 
     return shlex.quote(arg)
+
+
+@pytest.fixture(scope="session")
+def tun_for_users() -> Iterator[None]:
+    """/dev/net/tun as distributions ship it (0666: udev's default rule), which
+    slirp4netns needs; some sandboxes tighten it to 0600."""
+    mode = stat.S_IMODE(os.stat("/dev/net/tun").st_mode)
+    if mode & 0o006 != 0o006:
+        os.chmod("/dev/net/tun", 0o666)
+    try:
+        yield
+    finally:
+        os.chmod("/dev/net/tun", mode)
 
 
 @pytest.fixture(scope="session")

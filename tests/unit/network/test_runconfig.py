@@ -106,3 +106,15 @@ def test_stored_form_round_trips() -> None:
 def test_corrupt_stored_form_names_the_file(doc: object) -> None:
     with pytest.raises(StateError, match=r"network\.json"):
         NetConfig.from_json(doc, "network.json")
+
+
+def test_slirp4netns_mode_publishes_ports() -> None:
+    from launcher.network.ports import parse_publish
+    from launcher.network.runconfig import check_mode, from_request
+    from launcher.spec.request import RunRequest
+
+    assert check_mode("slirp4netns") == "slirp4netns"
+    req = RunRequest("img", network="slirp4netns", publish=[parse_publish("8080:80")])
+    cfg = from_request(req, [], lambda _m: None)
+    assert cfg.kind == "slirp4netns" and cfg.networks == []
+    assert [m.spec() for m in cfg.ports] == ["8080:80/tcp"]
