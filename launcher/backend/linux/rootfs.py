@@ -14,6 +14,7 @@ process.  Order matters and follows the runtime spec:
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -238,6 +239,14 @@ def _mount_fs(sys: Syscalls, root_fd: int, m: Mount, mtype: str | None, target: 
             sys.mount("/dev/mqueue", target, None, sc.MS_BIND | sc.MS_REC, None)
             return
         raise
+    except OSError as exc:
+        if not (exc.errno == errno.EINVAL and mtype == "devpts" and ctx.in_userns
+                and "gid=" in (opts.data or "")):
+            raise
+        # gid=5 (tty) is not mapped in a rootless namespace without subordinate
+        # ids: the ptys then belong to the caller's group, as with runc --rootless.
+        data = ",".join(o for o in (opts.data or "").split(",") if not o.startswith("gid="))
+        sys.mount(source, target, mtype, flags, data or None)
 
 
 def _mount_cgroup(sys: Syscalls, root_fd: int, m: Mount, opts: mountopts.MountOptions,

@@ -262,6 +262,47 @@ def test_cgroup_v2_limits_for_real_in_the_guest(vm: Vm) -> None:
     assert vm.vm("rm", "hog").returncode == 0
 
 
+_DELEGATED = "/sys/fs/cgroup/lt-deleg"
+_ROOTLESS_SCRIPT = f"""set -e
+busybox grep -q '^lt:' /etc/passwd || echo 'lt:x:1500:1500::/tmp/lt-home:/bin/sh' >> /etc/passwd
+busybox grep -q '^lt:' /etc/group || echo 'lt:x:1500:' >> /etc/group
+mkdir -p /tmp/lt-home {_DELEGATED}/shell
+chown 1500:1500 /tmp/lt-home
+for c in cpu memory pids; do echo +$c > /sys/fs/cgroup/cgroup.subtree_control || true; done
+cd {_DELEGATED}
+chown 1500:1500 . cgroup.procs cgroup.subtree_control shell shell/cgroup.procs
+echo $$ > shell/cgroup.procs
+# The guest keeps resolv.conf in root's private /run/launcher: give the user a
+# readable one, as any ordinary host has.
+cp /etc/resolv.conf /tmp/lt-resolv && chmod 644 /tmp/lt-resolv
+unshare -m sh -c 'mount -t tmpfs -o mode=755 none /run/launcher && \
+  cp /tmp/lt-resolv /run/launcher/resolv.conf && \
+  exec setpriv --reuid=1500 --regid=1500 --clear-groups env -i HOME=/tmp/lt-home \
+  PATH=/usr/local/bin:/usr/bin:/bin launcher run --rm --network none --memory 256m \
+  --pids-limit 32 busybox sh -c \
+  "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /proc/self/uid_map; id -u"'
+busybox find {_DELEGATED}/launcher -mindepth 1 -type d | busybox wc -l
+"""
+
+
+def test_rootless_limits_in_a_delegated_cgroup2_subtree(vm: Vm) -> None:
+    """An ordinary user in the guest (cgroup v2) owning a delegated subtree, as
+    systemd's user@UID.service is: its containers get their limits there."""
+    assert vm.vm("run", "--rm", "busybox", "true").returncode == 0  # guest launcher current
+    try:
+        res = vm.cli("machine", "ssh", "default", _ROOTLESS_SCRIPT, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        lines = res.stdout.split("\n")
+        assert lines[:2] == ["268435456", "32"], res.stdout + res.stderr
+        assert lines[2].split() == ["0", "1500", "1"]  # container root is the user
+        assert lines[3] == "0"
+        assert lines[4:] == ["0", ""]  # the container's cgroup went with --rm
+    finally:
+        vm.cli("machine", "ssh", "default",
+               f"rmdir {_DELEGATED}/launcher {_DELEGATED}/shell {_DELEGATED}; "
+               "rm -rf /tmp/lt-home /tmp/launcher-run-1500 /tmp/lt-resolv")
+
+
 def test_host_ssh_url_reaches_any_linux_host(vm: Vm, tmp_path: Path) -> None:
     """--host ssh://: the guest stands in for a remote Linux host with launcher on it.
     Its key must be in known_hosts first; an unknown host is refused."""
