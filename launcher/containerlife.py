@@ -261,6 +261,9 @@ def inspect(paths: Paths, ref: str) -> dict[str, Any]:
     }
 
 
+NO_CGROUP = "it has no cgroup (rootless: only a delegated cgroup v2 gives one)"
+
+
 def _policy_json(text: str) -> dict[str, Any]:
     name, _, count = (text or "no").partition(":")
     return {"Name": name, "MaximumRetryCount": int(count) if count.isdigit() else 0}
@@ -285,6 +288,10 @@ def stats_sample(paths: Paths, ref: str) -> tuple[Container, Any]:
     if not c.running:
         raise ConflictError(f"container {ref} is not running")
     path, layout = _cgroup(c)
+    if not path:
+        from launcher.errors import UnsupportedError
+
+        raise UnsupportedError(f"no stats for container {ref}: {NO_CGROUP}")
     return c, stats.read_stats(path, layout)
 
 
@@ -295,6 +302,8 @@ def top(paths: Paths, ref: str) -> list[list[str]]:
     if not c.running:
         raise ConflictError(f"container {ref} is not running")
     path, layout = _cgroup(c)
+    if not path:  # rootless without a cgroup: the processes of its pid namespace
+        return stats.top(stats.namespace_pids(c.pid))
     return stats.top(stats.cgroup_pids(path, layout))
 
 

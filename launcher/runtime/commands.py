@@ -189,6 +189,10 @@ def cmd_update(root: str, v: Values) -> int:
 
     st = ContainerState.load(root, v["id"])
     res = resources_from(v)
+    if not st.cgroup_path:
+        from launcher.errors import UnsupportedError
+
+        raise UnsupportedError("update: it has no cgroup (rootless: only a delegated cgroup v2 gives one)")
     open_manager(st.cgroup_path, st.cgroup_layout or None).apply(res)
     linux = st.spec.setdefault("linux", {})
     merged = linux.get("resources") or {}

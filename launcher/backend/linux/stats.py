@@ -95,6 +95,22 @@ def read_stats(
     return sample
 
 
+def namespace_pids(init_pid: int, proc: str = "/proc") -> list[int]:
+    """Pids (host view) of the processes in ``init_pid``'s pid namespace: what a
+    container without a cgroup (rootless, nothing delegated) is made of."""
+    def ns(pid: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(f"{proc}/{pid}/ns/pid")
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    want = ns(str(init_pid))
+    if want is None:
+        return []
+    return sorted(int(p) for p in os.listdir(proc) if p.isdigit() and ns(p) == want)
+
+
 def cgroup_pids(cgroup_path: str, layout: str, root: str = "/sys/fs/cgroup") -> list[int]:
     """Every pid in the container's cgroup and the cgroups below it, sorted.
 

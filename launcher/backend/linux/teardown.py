@@ -118,5 +118,10 @@ def set_frozen(root: str, cid: str, freeze: bool) -> None:
     if status != want:
         verb = "pause" if freeze else "resume"
         raise ConflictError(f"cannot {verb} container {cid}: it is {status}, not {want}")
+    if not st.cgroup_path:
+        from launcher.errors import UnsupportedError
+
+        verb = "pause" if freeze else "resume"
+        raise UnsupportedError(f"cannot {verb} container {cid}: it has no cgroup (rootless: only a delegated cgroup v2 gives one)")
     cg = open_manager(st.cgroup_path, st.cgroup_layout or None)
     cg.freeze() if freeze else cg.thaw()
