@@ -192,7 +192,8 @@ def cmd_update(root: str, v: Values) -> int:
     if not st.cgroup_path:
         from launcher.errors import UnsupportedError
 
-        raise UnsupportedError("update: it has no cgroup (rootless: only a delegated cgroup v2 gives one)")
+        raise UnsupportedError("update: it has no cgroup (rootless: only a delegated "
+                               "cgroup v2 gives one)")
     open_manager(st.cgroup_path, st.cgroup_layout or None).apply(res)
     linux = st.spec.setdefault("linux", {})
     merged = linux.get("resources") or {}

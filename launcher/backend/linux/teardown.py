@@ -122,6 +122,7 @@ def set_frozen(root: str, cid: str, freeze: bool) -> None:
         from launcher.errors import UnsupportedError
 
         verb = "pause" if freeze else "resume"
-        raise UnsupportedError(f"cannot {verb} container {cid}: it has no cgroup (rootless: only a delegated cgroup v2 gives one)")
+        raise UnsupportedError(f"cannot {verb} container {cid}: it has no cgroup "
+                               "(rootless: only a delegated cgroup v2 gives one)")
     cg = open_manager(st.cgroup_path, st.cgroup_layout or None)
     cg.freeze() if freeze else cg.thaw()
