@@ -42,3 +42,15 @@ def test_commands_around_a_running_container(rl: Rootless) -> None:
         rl.run("rm", "-f", "box")
         rl.run("volume", "rm", "data")
     assert "data" not in rl.run("volume", "ls", "-q").stdout.split()
+
+
+def test_privileged_rootless_has_every_cap_in_its_namespace_only(rl: Rootless) -> None:
+    res = rl.run("run", "--rm", "--privileged", "busybox", "sh", "-c",
+                 "grep -E '^(CapEff|Seccomp):' /proc/self/status; "
+                 "mkdir /m && mount -t tmpfs none /m && echo mounted; "
+                 "echo x > /proc/sys/kernel/hostname 2>/dev/null || echo no-host-sysctl")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.split("\n")
+    assert lines[1].split() == ["Seccomp:", "0"]
+    assert int(lines[0].split()[1], 16) & (1 << 21)  # CAP_SYS_ADMIN, over its own namespaces
+    assert "mounted" in lines
