@@ -49,8 +49,13 @@ class Channel:
                 return "eof", None
             self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
-        kind, _, payload = line.decode().partition(" ")
-        return kind, fastjson.loads(payload) if payload else None
+        kind, _, payload = line.decode(errors="replace").partition(" ")
+        data = fastjson.loads(payload) if payload else None
+        if kind == "execerrno":  # the exec helper's report (exechelper.py)
+            from launcher.backend.linux.exechelper import translate
+
+            return "error", translate(data)
+        return kind, data
 
     def expect(self, kind: str) -> Any:
         got, payload = self.recv()

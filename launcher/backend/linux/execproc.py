@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 class ExecOptions:
-    __slots__ = ("console_fd", "detach", "ignore_paused", "pid_file", "preserve_fds",
+    __slots__ = ("console_fd", "detach", "exec_helper", "ignore_paused", "pid_file", "preserve_fds",
                  "proxy_fd", "seccomp")
 
     def __init__(self) -> None:
@@ -34,6 +34,7 @@ class ExecOptions:
         self.pid_file: str | None = None
         self.preserve_fds = 0
         self.seccomp: tuple[bytes, int] | None = None  # the container's (BPF, flags)
+        self.exec_helper = -1  # sealed memfd of the exec helper (exechelper.py)
 
 
 def _ns_fds(pid: int) -> list[tuple[str, int]]:
@@ -129,6 +130,10 @@ def _joiner(sys: Syscalls, proc: Process, fds: list[tuple[str, int]], cg: object
 
         sys.prctl(sc.PR_SET_DUMPABLE, 0)
         preload(proc, False)
+        from launcher.backend.linux.exechelper import sealed_fd
+
+        opts.exec_helper = sealed_fd(os.uname().machine, ch.wfd,
+                                     proc.args[0] if proc.args else "")
         if cg is not None:
             cg.add_self(v2=not born_in_cgroup)  # type: ignore[attr-defined]
         for typ, fd in fds:
@@ -158,10 +163,12 @@ def _final(sys: Syscalls, proc: Process, ch: Channel, opts: ExecOptions) -> None
     env = process.exec_env(proc)
     process.drop_privileges(sys, proc, opts.seccomp)
     process.enter_cwd(proc.cwd or "/")
-    keep = (*range(3, 3 + opts.preserve_fds), ch.wfd)
+    keep = (*range(3, 3 + opts.preserve_fds), ch.wfd, opts.exec_helper)
     process.close_fds(keep)
+    from launcher.backend.linux.exechelper import execve
+
     try:
-        os.execve(path, proc.args or [], env)
+        execve(opts.exec_helper, ch.wfd, path, proc.args or [], env)
     except OSError as exc:
         from launcher.errors import ExecFailure
 

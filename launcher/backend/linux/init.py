@@ -39,6 +39,7 @@ class InitPlan:
         "cgroup",
         "cgroup_binds",
         "console_fd",
+        "exec_helper",
         "fifo_fd",
         "hooks_in_init",
         "ns",
@@ -65,6 +66,7 @@ class InitPlan:
         self.born_in_cgroup = False  # the setup child was cloned into the cgroup2 dir
         self.premount: Callable[[], object] | None = None  # see RootfsContext.premount
         self.seccomp: tuple[bytes, int] | None = None  # BPF and flags, loaded before exec
+        self.exec_helper = -1  # sealed memfd of the exec helper (exechelper.py)
 
 
 def _report(ch: Channel, exc: BaseException) -> None:
@@ -140,6 +142,10 @@ def init_main(plan: InitPlan, ch: Channel) -> None:
     spec = plan.spec
     proc = spec.process or _idle_process()
     os.setsid()
+    if proc.args:  # now, while the host's Python library is still in reach
+        from launcher.backend.linux.exechelper import sealed_fd
+
+        plan.exec_helper = sealed_fd(os.uname().machine, ch.wfd, proc.args[0])
     ctx = rootfs.RootfsContext(plan.bundle, plan.cgroup_binds, plan.ns.has("user"),
                                plan.ns.has("network"))
     ctx.premount = plan.premount
@@ -282,10 +288,12 @@ def _exec(plan: InitPlan, ch: Channel, path: str, env: dict[str, str]) -> None:
         from launcher.errors import RuntimeFailure
 
         raise RuntimeFailure("the container's config has no process to start")
-    keep = (*range(3, 3 + plan.preserve_fds), ch.wfd)
+    keep = (*range(3, 3 + plan.preserve_fds), ch.wfd, plan.exec_helper)
     process.close_fds(keep)
+    from launcher.backend.linux.exechelper import execve
+
     try:
-        os.execve(path, proc.args or [], env)
+        execve(plan.exec_helper, ch.wfd, path, proc.args or [], env)
     except OSError as exc:
         code = process.exec_error_code(exc)
         raise ExecFailure(f'exec: "{proc.args[0] if proc.args else path}": {exc.strerror}',
