@@ -38,6 +38,7 @@ XATTR_ALLOWED = (
     "system.posix_acl_default",
 )
 MAX_ID = 2**32 - 2
+MAX_MTIME_NS = (2**63 - 1) * 1_000_000_000  # utime wants the seconds in a time_t
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -96,6 +97,8 @@ class Applier:
             raise ImageError(f"layer unpack took longer than {self._limits.max_seconds:.0f} s")
         if len(name) > self._limits.max_name:
             raise _err(name, "name too long")
+        if "\0" in name:  # openat2 through ctypes would cut the path there, not refuse it
+            raise _err(name, "NUL byte in the name")
         parts = resolve.split(name)
         if parts is None:
             raise _err(name, "'..' in the path")
@@ -202,6 +205,8 @@ class Applier:
         os.utime(base, ns=(mt, mt), dir_fd=parent, follow_symlinks=False)
 
     def _hardlink(self, m: tarfile.TarInfo, parent: int, base: str, parts: list[str]) -> None:
+        if "\0" in m.linkname:
+            raise _err(m.name, "NUL byte in the hard link target")
         target = resolve.split(m.linkname)
         if not target:
             raise _err(m.name, f"hard link target {m.linkname!r} is the root or has '..'")
@@ -372,7 +377,8 @@ def _check_ids(m: tarfile.TarInfo) -> None:
 
 
 def _mtime_ns(m: tarfile.TarInfo) -> int:
-    return max(int(m.mtime * 1_000_000_000), 0)
+    # a pax mtime may be any decimal; the kernel clamps to what the filesystem holds
+    return min(max(int(m.mtime * 1_000_000_000), 0), MAX_MTIME_NS)
 
 
 def _set_trusted_xattr(fd: int, attr: str, value: bytes, name: str) -> None:

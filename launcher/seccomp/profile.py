@@ -33,7 +33,7 @@ from launcher.spec.validate import SECCOMP_ACTIONS, SECCOMP_OPS
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any
+    from typing import Any, TypeGuard
 
 NATIVE_ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
 SUB_ARCHES = {"x86_64": ("SCMP_ARCH_X86", "SCMP_ARCH_X32"), "aarch64": ("SCMP_ARCH_ARM",)}
@@ -57,6 +57,7 @@ MAX_ERRNO = 4095  # the kernel caps SECCOMP_RET_ERRNO's data there
 MAX_TRACE = 0xFFFF  # SECCOMP_RET_DATA
 MAX_U64 = 2**64 - 1
 MAX_PROFILE_BYTES = 4 << 20
+MAX_SHOW = 80  # characters of a bad value quoted in an error message
 
 # ``comment`` is Docker's; ``defaultErrno``/``errno`` are containers-common's
 # spelled-out errno names (podman's seccomp.json): informational, ignored.
@@ -158,6 +159,8 @@ def load_file(path: str, caps: Iterable[str], arch: str, kernel: tuple[int, int]
         doc = fastjson.loads(data)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise ConfigError([f"{where}: not valid JSON: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{where}: not valid JSON: nested too deeply"]) from None
     try:
         return from_docker(doc, caps, arch, kernel)
     except ConfigError as exc:
@@ -218,13 +221,13 @@ def _action(obj: dict[str, Any], where: str, keys: tuple[str, str], listener: st
     action = obj.get(akey)
     if action is None:
         out.append(f"{_join(where, akey)}: required")
-    elif action not in SECCOMP_ACTIONS:
+    elif not _known(action, SECCOMP_ACTIONS):
         out.append(f"{_join(where, akey)}: unknown action {_show(action)}")
     elif action == "SCMP_ACT_NOTIFY" and not listener:
         out.append(f"{_join(where, akey)}: SCMP_ACT_NOTIFY is not supported without "
                    "listenerPath")  # fmt: skip
     errno = _field(obj, ekey, int, where, out)
-    if errno is not None and action in SECCOMP_ACTIONS:
+    if errno is not None and _known(action, SECCOMP_ACTIONS):
         limit = {"SCMP_ACT_ERRNO": MAX_ERRNO, "SCMP_ACT_TRACE": MAX_TRACE}.get(action)
         if limit is None:
             out.append(f"{_join(where, ekey)}: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
@@ -245,7 +248,7 @@ def _args(obj: dict[str, Any], where: str, out: list[str]) -> list[SyscallArg]:
         if type(index) is not int or not 0 <= index <= 5:
             out.append(f"{at}.index: must be an integer 0..5, got {_show(index)}")
         op = a.get("op")
-        if op not in SECCOMP_OPS:
+        if not _known(op, SECCOMP_OPS):
             out.append(f"{at}.op: unknown operator {_show(op)}")
         if a.get("value") is None:
             out.append(f"{at}.value: required")
@@ -303,7 +306,7 @@ def _architectures(doc: dict[str, Any], target: _Target, out: list[str]) -> list
             continue
         _check_keys(entry, _ARCHMAP_KEYS, at, out)
         main = entry.get("architecture")
-        if main not in SCMP_ARCHES:
+        if not _known(main, SCMP_ARCHES):
             out.append(f"{at}.architecture: unknown architecture {_show(main)}")
         subs = _strings(entry, "subArchitectures", at, out) or []
         for k, s in enumerate(subs):
@@ -332,12 +335,21 @@ def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
+def _known(value: Any, names: frozenset[str]) -> TypeGuard[str]:
+    """``value in names`` for any JSON value (a list or object is unhashable)."""
+    return type(value) is str and value in names
+
+
 def _show(value: Any) -> str:
-    """A value as JSON spells it: ``"SCMP_ACT_FOO"``, ``7``, ``null``."""
+    """A value as JSON spells it: ``"SCMP_ACT_FOO"``, ``7``, ``null``; at most
+    ~80 characters, as it goes into an error message."""
     try:
-        return str(fastjson.dumps(value))
+        text = str(fastjson.dumps(value))
     except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+    except RecursionError:
+        return "(a value nested too deeply to show)"
+    return text if len(text) <= MAX_SHOW else text[: MAX_SHOW - 3] + "..."
 
 
 def _check_keys(obj: dict[str, Any], known: frozenset[str], where: str, out: list[str]) -> None:

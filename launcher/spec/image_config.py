@@ -87,7 +87,10 @@ class ImageConfig:
         if type(obj) is not dict:
             raise ImageError("image config: expected a JSON object")
         self = cls()
-        self._raw = clone(obj)
+        try:
+            self._raw = clone(obj)
+        except RecursionError:  # values below are parts of obj: cloning them then works
+            raise ImageError("image config: JSON nested too deeply") from None
         config = obj.get("config")
         if config is not None and type(config) is not dict:
             raise ImageError("image config: config: expected an object")

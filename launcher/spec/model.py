@@ -396,6 +396,8 @@ def load_spec(path: str) -> Spec:
         obj = fastjson.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid JSON: nested too deeply") from None
     try:
         return Spec.from_json(obj)
     except ConfigError as exc:

@@ -226,16 +226,20 @@ class Record:
         extra = None
         for key, value in obj.items():
             field = fields.get(key)
-            if field is None:
-                if extra is None:
-                    extra = {}
-                extra[key] = clone(value)
-            elif value is not None:
-                try:
+            try:
+                if field is None:
+                    if extra is None:
+                        extra = {}
+                    extra[key] = clone(value)
+                elif value is not None:
                     setattr(self, field[0], field[1](value))
-                except _Shape as exc:
-                    exc.rpath.append(key)
-                    raise
+            except _Shape as exc:
+                exc.rpath.append(key)
+                raise
+            except RecursionError:  # an unknown key or RAW value nested ~1000 deep
+                deep = _Shape("JSON nested less deeply")
+                deep.rpath.append(key)
+                raise deep from None
         self.extra = extra
         return self
 

@@ -63,7 +63,8 @@ class Context:
 
 
 def _abs(path: str | None) -> bool:
-    return path is not None and path.startswith("/")
+    """An absolute path that the OS can take (no NUL: os calls raise ValueError on it)."""
+    return path is not None and path.startswith("/") and "\0" not in path
 
 
 def check_version(spec: Spec, ctx: Context) -> Iterator[str]:
@@ -266,6 +267,8 @@ def check_sysctl(spec: Spec, ctx: Context) -> Iterator[str]:
                         yield f"{where}: not allowed in the host's network namespace"
                 except OSError as exc:
                     yield f"{where}: cannot check network namespace {path}: {exc.strerror}"
+                except ValueError:  # a NUL in the path (found by fuzzing)
+                    yield f"{where}: network namespace path {path!r} is not a valid path"
         elif key == "kernel.hostname":
             yield f"{where}: set the hostname field instead"
         elif key == "kernel.domainname":

@@ -414,3 +414,43 @@ def test_reads_whole_stream(root: Path) -> None:
     src = io.BytesIO(data)
     unpack.apply_tar(src, str(root))
     assert src.tell() == len(data)
+
+
+def _pax(name: str, kind: bytes = tarfile.REGTYPE, **pax: str) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.type = kind
+    ti.pax_headers = {"path": name, **pax}
+    return ti
+
+
+@pytest.mark.parametrize(
+    "ti",
+    [
+        _pax("etc\0evil/passwd"),  # openat2 used to resolve the parent as "etc"
+        _pax("lnk", tarfile.LNKTYPE, linkpath="etc\0zzz/passwd"),
+    ],
+    ids=["name", "hardlink-target"],
+)
+def test_nul_in_a_name_is_refused_not_truncated(root: Path, ti: tarfile.TarInfo) -> None:
+    """Found by fuzzing: a NUL inside a pax path must not alias another file."""
+    t = TarBuilder().dir("etc").file("etc/passwd", b"inside").add(ti, b"")
+    with pytest.raises(ImageError, match="NUL byte"):
+        apply(t.data(), root)
+    assert (root / "etc" / "passwd").read_bytes() == b"inside"
+    assert (root / "etc" / "passwd").stat().st_nlink == 1
+
+
+@pytest.mark.parametrize("mtime", ["1e20", "9.3e18"])
+def test_directory_mtime_beyond_time_t_is_clamped(root: Path, mtime: str) -> None:
+    """Found by fuzzing: a pax mtime past what utime takes raised OverflowError
+    from finish(), outside the per-entry error handling."""
+    ti = _pax("d", tarfile.DIRTYPE, mtime=mtime)
+    ti.mode = 0o755
+    apply(TarBuilder().add(ti).file("d/f", b"x").data(), root)
+    assert (root / "d").stat().st_mtime > 2**31 - 2  # as far as the filesystem goes
+
+
+def test_infinite_mtime_is_refused(root: Path) -> None:
+    ti = _pax("d", tarfile.DIRTYPE, mtime="1e400")
+    with pytest.raises(ImageError, match="layer entry 'd'"):
+        apply(TarBuilder().add(ti).data(), root)

@@ -297,3 +297,33 @@ def test_host_arch() -> None:
     assert host_arch("aarch64") == "aarch64"
     assert host_arch() in ("x86_64", "aarch64", os.uname().machine)
     assert kernel_version() >= (3, 0)
+
+
+# Found by fuzzing: a list or object where a name belongs raised TypeError
+# (unhashable in a frozenset lookup); deep nesting raised RecursionError.
+@pytest.mark.parametrize(("doc", "problem"), [
+    ({"defaultAction": []}, 'defaultAction: unknown action []'),
+    ({"defaultAction": {"a": 1}, "defaultErrnoRet": 1}, "defaultAction: unknown action"),
+    (_doc({"names": ["read"], "action": ["SCMP_ACT_ALLOW"], "errnoRet": 1}),
+     "syscalls[0].action: unknown action"),
+    (_doc({"names": ["read"], "action": "SCMP_ACT_ALLOW",
+           "args": [{"index": 0, "value": 1, "op": {}}]}),
+     "syscalls[0].args[0].op: unknown operator {}"),
+    (_doc(archMap=[{"architecture": ["SCMP_ARCH_X86_64"]}]),
+     "archMap[0].architecture: unknown architecture"),
+])  # fmt: skip
+def test_non_string_names_are_problems_not_crashes(doc: dict[str, Any], problem: str) -> None:
+    assert any(problem in p for p in _problems(doc))
+
+
+def test_deep_or_huge_values_are_shown_short(tmp_path: Path) -> None:
+    deep: Any = []
+    for _ in range(5000):
+        deep = [deep]
+    assert "nested too deeply to show" in " ".join(_problems({"defaultAction": deep}))
+    (problem,) = _problems(_doc(defaultAction="X" * 100_000))
+    assert len(problem) < 120 and problem.endswith("...")
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_file(str(path), CAPS, "x86_64", NEW)

@@ -103,3 +103,12 @@ def test_wrong_types(obj: Any, message: str) -> None:
     with pytest.raises(ImageError, match="image config") as info:
         ImageConfig.from_json(obj)
     assert message in str(info.value)
+
+
+def test_deeply_nested_json_is_an_image_error() -> None:
+    """Found by fuzzing: an unknown key nested ~1000 deep raised RecursionError."""
+    deep: Any = {}
+    for _ in range(5000):
+        deep = {"history": deep}
+    with pytest.raises(ImageError, match="nested too deeply"):
+        ImageConfig.from_json(deep)

@@ -149,6 +149,9 @@ def test_load_missing_file(tmp_path: Path) -> None:
         (b"\xff\xfe", "invalid JSON"),
         ("[]", "(top level): expected an object"),
         ('{"process": {"args": "sh"}}', "process.args: expected a list of strings"),
+        # found by fuzzing: RecursionError escaped from the JSON decoder
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"x":' * 100_000 + "0" + "}" * 100_000, "nested too deeply"),
     ],
 )
 def test_load_bad_file_names_it(tmp_path: Path, text: str | bytes, message: str) -> None:

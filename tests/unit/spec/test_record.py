@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 import pytest
 
 from launcher.errors import ConfigError
+from launcher.spec.model import Spec
 from launcher.spec.record import (
     BOOL,
     INT,
@@ -188,3 +189,16 @@ def test_clone_copies_containers_only() -> None:
     value = {"a": [1, {"b": "c"}]}
     copied = clone(value)
     assert copied == value and copied is not value and copied["a"] is not value["a"]
+
+
+def test_deeply_nested_json_is_a_config_error() -> None:
+    """Found by fuzzing: an unknown key nested ~1000 deep raised RecursionError."""
+    deep: Any = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ConfigError, match=r"process\.x: expected JSON nested less deeply"):
+        Spec.from_json({"process": {"x": deep}})
+    with pytest.raises(ConfigError, match=r"solaris: expected JSON nested less deeply"):
+        Spec.from_json({"solaris": deep})
+    with pytest.raises(ConfigError, match=r"mounts\[1\]\.x: expected JSON nested less deeply"):
+        Spec.from_json({"mounts": [{}, {"x": deep}]})

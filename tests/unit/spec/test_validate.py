@@ -308,3 +308,22 @@ def test_process_may_be_absent_and_a_joined_uts_namespace_allows_a_hostname() ->
                            "hostname": "h", "linux": {"namespaces": [
                                {"type": "uts", "path": "/proc/1/ns/uts"}]}})
     assert v.problems(spec) == []
+
+
+def test_nul_in_a_joined_netns_path_is_a_problem_not_a_crash() -> None:
+    """Found by fuzzing: os.stat on the path raised ValueError out of check_sysctl."""
+    doc = _doc()
+    doc["linux"]["namespaces"] = [{"type": "mount"}, {"type": "network", "path": "/run/a\0b"}]
+    doc["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    found = v.problems(Spec.from_json(doc))
+    assert "linux.namespaces[1].path: must be an absolute path, got '/run/a\\x00b'" in found
+    assert any("sysctl" in p and "is not a valid path" in p for p in found), found
+
+
+@pytest.mark.parametrize("path", ["process.cwd", "mounts.0.destination", "linux.maskedPaths.0",
+                                  "linux.devices.0.path"])  # fmt: skip
+def test_nul_in_a_path_is_a_problem(path: str) -> None:
+    doc = _doc()
+    doc["linux"].setdefault("devices", [{"type": "p", "path": "/dev/f"}])
+    _set(path, "/a\0b")(doc)
+    assert any("must be an absolute path" in p for p in v.problems(Spec.from_json(doc)))
