@@ -10,7 +10,8 @@ the rest (``TransportError``, a subclass, when the network failed).
 What this module checks, and what it leaves to its callers:
 
 * A manifest is capped at 4 MiB *while* it is read; fetched by digest, its
-  bytes must hash to that digest; its media type (``Content-Type``, else the
+  bytes must hash to that digest, and by tag to the ``Docker-Content-Digest``
+  the registry names, if it names one; its media type (``Content-Type``, else the
   body's ``mediaType``) must not contradict the body (type confusion).
 * A blob is streamed as it comes and never beyond its expected size; its digest
   is the caller's to verify (the store's ``BlobWriter`` does, while writing).
@@ -40,6 +41,7 @@ __all__ = ["Manifest", "Registry"]
 
 BACKOFF = (0.5, 1.0, 2.0)
 OCTETS = "application/octet-stream"
+SCHEMA1_PREFIX = "application/vnd.docker.distribution.manifest.v1"
 _REPO_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-/")
 _TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
@@ -162,6 +164,14 @@ class Registry:
         if dg.is_valid(ref) and digest != ref:
             raise RegistryError(f"{where}: the registry sent a manifest with digest {digest}")
         kind = media_type(reply.header("Content-Type"), data, where)
+        # By tag, the registry's Docker-Content-Digest is the only name the bytes
+        # have: refuse bytes that are not what it names (changed at rest or on
+        # the way), as Docker and containerd do. Schema 1 digests name the
+        # payload without its signatures; such manifests are refused later anyway.
+        named = reply.header("Docker-Content-Digest").strip()
+        if dg.is_valid(named) and named != digest and not kind.startswith(SCHEMA1_PREFIX):
+            raise RegistryError(f"{where}: the registry names the manifest {named} but sent "
+                                f"one with digest {digest}")
         return Manifest(data, kind, digest)
 
     def head_manifest(self, repo: str, ref: str) -> tuple[str, str, int] | None:
