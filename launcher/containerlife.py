@@ -379,9 +379,15 @@ def _exec_user(paths: Paths, c: Container, proc: Any, user: str) -> None:
     from launcher.image.userdb import resolve_user_in_layers
     from launcher.spec.model import User
 
-    if all(p.isdigit() for p in user.split(":", 1)):
-        uid, _, gid = user.partition(":")
-        proc.user = User(uid=int(uid), gid=int(gid) if gid else 0)
+    if all(p.isdigit() and p.isascii() for p in user.split(":", 1)):
+        ids = [int(p) for p in user.split(":", 1)]
+        max_id = 2**32 - 2  # (uid_t)-1 means "unchanged" to setresuid: it would stay root
+        for n in ids:
+            if n > max_id:
+                from launcher.errors import UsageError
+
+                raise UsageError(f"user {user!r}: id {n} is out of range (0-{max_id})")
+        proc.user = User(uid=ids[0], gid=ids[1] if len(ids) > 1 else 0)
         return
     layers = list(ImageStore(paths).get(c.record.image_id).layer_dirs)
     upper = os.path.join(c.record.bundle, "upper")

@@ -335,7 +335,8 @@ EXEC = CommandSpec(
         Opt(("-t", "--tty"), "tty", FLAG, "Allocate a pseudo-TTY"),
         ENV_OPT,
         WORKDIR_OPT,
-        Opt(("-u", "--user"), "user", VALUE, "User to run as", metavar="USER[:GROUP]"),
+        Opt(("-u", "--user"), "user", VALUE, "User to run as", metavar="USER[:GROUP]",
+            convert=convert.user_spec),
         Opt(("-d", "--detach"), "detach", FLAG, "Run in the background"),
     ),
     (

@@ -114,3 +114,24 @@ def _link_target(parent: int, parts: list[str]) -> str | None:
     if link.startswith("/"):
         return link
     return os.path.normpath("/" + "/".join(parts[:-1]) + "/" + link)
+
+
+def mount_id(fd: int) -> int:
+    """The id of the mount ``fd`` lies on (``mnt_id`` in /proc/self/fdinfo)."""
+    with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+        for line in f.read().splitlines():
+            if line.startswith(b"mnt_id:"):
+                return int(line[7:])
+    raise OSError(2, "no mnt_id in fdinfo", fd_path(fd))
+
+
+def path_in_root(root_fd: int, fd: int) -> str:
+    """Where ``fd`` lies now, as an absolute path inside ``root_fd`` (the kernel's
+    name for the file: it follows renames). OSError when it lies outside."""
+    root = os.readlink(fd_path(root_fd)).rstrip("/")
+    path = os.readlink(fd_path(fd))
+    if path == root or (not root and path == "/"):
+        return "/"
+    if not path.startswith(root + "/"):
+        raise OSError(18, "no longer inside the container root", path)  # EXDEV
+    return path[len(root):]

@@ -63,6 +63,30 @@ def set_oom_score_adj(sys: Syscalls, proc: Process) -> None:
             raise RuntimeFailure(f"setting oom_score_adj: {exc.strerror}") from exc
 
 
+MAX_ID = 2**32 - 2
+
+
+def checked_ids(proc: Process) -> tuple[int, int, list[int]]:
+    """``process.user``'s uid, gid and additional gids, each a real id.
+
+    (uid_t)-1 means "leave unchanged" to setresuid/setresgid, so 4294967295
+    would keep the process root; larger ids would not even fit. launcher-runtime
+    takes OCI configs from anyone: refuse them here, whatever checked them before."""
+    user = proc.user
+    if user is None:
+        return 0, 0, []
+    uid, gid = user.uid or 0, user.gid or 0
+    groups = list(user.additional_gids or [])
+    bad = [f"process.user.{name} {n} is out of range (0-{MAX_ID})"
+           for name, n in [("uid", uid), ("gid", gid)] + [("additionalGids", g) for g in groups]
+           if not 0 <= n <= MAX_ID]
+    if bad:
+        from launcher.errors import ConfigError
+
+        raise ConfigError(bad)
+    return uid, gid, groups
+
+
 def drop_privileges(sys: Syscalls, proc: Process,
                     seccomp: tuple[bytes, int] | None = None) -> None:
     """Bounding set, then identity, then the other capability sets; the seccomp
@@ -81,16 +105,15 @@ def drop_privileges(sys: Syscalls, proc: Process,
         for n in range(last_cap() + 1):
             if not keep & (1 << n):
                 sys.prctl(sc.PR_CAPBSET_DROP, n)
-    uid = user.uid if user else 0
-    gid = user.gid if user else 0
+    uid, gid, groups = checked_ids(proc)
     # Keep the permitted set across setuid(non-zero); capset below trims it.
     sys.prctl(sc.PR_SET_KEEPCAPS, 1)
     try:
-        sys.setgroups(list(user.additional_gids or []) if user else [])
+        sys.setgroups(groups)
     except PermissionError:
         pass  # a user namespace with setgroups denied: nothing to drop
-    sys.setresgid(gid or 0)
-    sys.setresuid(uid or 0)
+    sys.setresgid(gid)
+    sys.setresuid(uid)
     sys.prctl(sc.PR_SET_KEEPCAPS, 0)
     if caps is not None:
         sys.capset(cap_mask(caps.effective), cap_mask(caps.permitted), cap_mask(caps.inheritable))

@@ -6,7 +6,10 @@ process.  Order matters and follows the runtime spec:
 1. make ``/`` a slave (or the spec's rootfsPropagation) so nothing leaks back
    to the host, then bind the rootfs onto itself so it is a mount point;
 2. each ``mounts[]`` entry in order, destination resolved inside the rootfs by
-   fd (``fsroot``) and mounted onto ``/proc/self/fd/N``;
+   fd (``fsroot``) and mounted onto ``/proc/self/fd/N``; a bind is built
+   detached (open_tree), given its flags (mount_setattr), then attached to that
+   fd (move_mount): its read-only flag cannot be sent elsewhere by a rename
+   racing between the mount and a remount (runc CVE-2021-30465);
 3. a fresh ``/dev``: default devices, ``linux.devices``, standard symlinks;
 4. ``pivot_root`` (chroot is not used: it leaves the host root reachable);
 5. after pivot: masked paths, read-only paths, read-only root.
@@ -30,10 +33,17 @@ if TYPE_CHECKING:
     from launcher.spec.model import Mount, Spec
 
 _PLAIN_DIR_TYPES = frozenset({"proc", "sysfs"})
+# mount(2) flag -> mount_setattr attribute (the atime field is handled apart)
+_ATTRS = ((sc.MS_RDONLY, sc.MOUNT_ATTR_RDONLY), (sc.MS_NOSUID, sc.MOUNT_ATTR_NOSUID),
+          (sc.MS_NODEV, sc.MOUNT_ATTR_NODEV), (sc.MS_NOEXEC, sc.MOUNT_ATTR_NOEXEC),
+          (sc.MS_NODIRATIME, sc.MOUNT_ATTR_NODIRATIME),
+          (sc.MS_NOSYMFOLLOW, sc.MOUNT_ATTR_NOSYMFOLLOW))
+
+
 class RootfsContext:
     """Facts the mount code needs that are not in the spec."""
 
-    __slots__ = ("bundle", "cgroup_binds", "in_userns", "new_netns", "premount")
+    __slots__ = ("bundle", "cgroup_binds", "dev_fd", "in_userns", "new_netns", "premount")
 
     def __init__(
         self,
@@ -50,6 +60,8 @@ class RootfsContext:
         # Mounts the rootfs itself (the image's overlay) inside the container's
         # mount namespace: the host never sees it, so nothing is left to unmount.
         self.premount: Callable[[], object] | None = None
+        # The directory a read-only /dev tmpfs went on: made read-only after its nodes.
+        self.dev_fd = -1
 
 
 def _fail(what: str, exc: OSError) -> RuntimeFailure:
@@ -90,9 +102,13 @@ def prepare(spec: Spec, sys: Syscalls, ctx: RootfsContext) -> str:
             from launcher.backend.linux.devices import make_devices
 
             make_devices(sys, root_fd, spec, ctx.in_userns)
-            _dev_read_only(sys, root_fd, spec)
+            if ctx.dev_fd >= 0:
+                _dev_read_only(sys, root_fd, spec, ctx.dev_fd)
     finally:
         os.close(root_fd)
+        if ctx.dev_fd >= 0:
+            os.close(ctx.dev_fd)
+            ctx.dev_fd = -1
     return rootfs
 
 
@@ -104,13 +120,14 @@ def _parent_mount_private(sys: Syscalls, path: str) -> None:
         sys.mount(None, m.mount_point, None, sc.MS_PRIVATE, None)
 
 
-def _dev_read_only(sys: Syscalls, root_fd: int, spec: Spec) -> None:
+def _dev_read_only(sys: Syscalls, root_fd: int, spec: Spec, dev_fd: int) -> None:
     """A read-only /dev tmpfs is made read-only once its nodes exist."""
     m = next(m for m in spec.mounts or () if m.destination == "/dev" and m.type == "tmpfs")
     opts = mountopts.parse(m.options)
-    if not opts.flags & sc.MS_RDONLY:
-        return
-    fd = _reopen(sys, root_fd, "/dev")
+    try:
+        fd = _reopen_top(sys, root_fd, dev_fd)
+    except OSError as exc:
+        raise _fail("remounting /dev read-only", exc) from exc
     try:
         sys.mount(None, fsroot.fd_path(fd), None, sc.MS_REMOUNT | opts.flags, opts.data or None)
     except OSError as exc:
@@ -166,16 +183,18 @@ def mount_one(sys: Syscalls, root_fd: int, m: Mount, ctx: RootfsContext) -> None
     except OSError as exc:
         raise _fail(f"mount destination {m.destination}", exc) from exc
     try:
-        target = fsroot.fd_path(fd)
+        if opts.is_bind or mtype == "bind":
+            assert source is not None
+            _bind(sys, root_fd, source, fd, opts.flags, opts.propagation)
+            return
         if mtype == "cgroup":
             _mount_cgroup(sys, root_fd, m, opts, ctx)
-        elif opts.is_bind or mtype == "bind":
-            sys.mount(source, target, None, opts.flags & (sc.MS_BIND | sc.MS_REC), None)
-            _remount_bind(sys, root_fd, dest, opts.flags)
         else:
-            _mount_fs(sys, root_fd, m, mtype, target, opts, ctx)
+            _mount_fs(sys, root_fd, m, mtype, fd, opts, ctx)
+        if dest == "/dev" and mtype == "tmpfs" and opts.flags & sc.MS_RDONLY and ctx.dev_fd < 0:
+            ctx.dev_fd = os.dup(fd)
         if opts.propagation:
-            top = _reopen(sys, root_fd, dest)
+            top = _reopen_top(sys, root_fd, fd)
             try:
                 for p in opts.propagation:
                     sys.mount(None, fsroot.fd_path(top), None, p, None)
@@ -187,22 +206,100 @@ def mount_one(sys: Syscalls, root_fd: int, m: Mount, ctx: RootfsContext) -> None
         os.close(fd)
 
 
-def _reopen(sys: Syscalls, root_fd: int, dest: str) -> int:
-    """An fd of what is mounted at ``dest`` now: an fd taken before a mount
-    still names the directory underneath it."""
-    return fsroot.open_in_root(sys, root_fd, dest, os.O_PATH)
+def _reopen_top(sys: Syscalls, root_fd: int, under_fd: int) -> int:
+    """An fd of the mount just made on ``under_fd`` (an fd taken before a mount
+    still names the directory underneath it).
+
+    Found by path, the only way after mount(2), but by the path the kernel
+    gives ``under_fd`` now, refusing any symlink on the way, and checked to lie
+    on another mount than ``under_fd``: a rename racing with us fails the start
+    instead of sending the next step elsewhere (runc CVE-2021-30465)."""
+    path = fsroot.path_in_root(root_fd, under_fd)
+    top = fsroot.open_in_root(sys, root_fd, path, os.O_PATH, no_symlinks=True)
+    if fsroot.mount_id(top) == fsroot.mount_id(under_fd):
+        os.close(top)
+        raise RuntimeFailure(f"mount on {path} is not where it was made: "
+                             "was the path renamed meanwhile? refusing to go on")
+    return top
 
 
-def _remount_bind(sys: Syscalls, root_fd: int, dest: str, flags: int) -> None:
-    """A bind mount ignores other flags; they take effect on a remount. Flags
-    locked by the source (e.g. nodev on a user-namespace mount) are kept."""
-    extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
-    if not extra:
-        return
-    top = _reopen(sys, root_fd, dest)
+def _attrs(flags: int) -> tuple[int, int]:
+    """mount(2) flags as mount_setattr's (attr_set, attr_clr)."""
+    attr_set = 0
+    for ms, attr in _ATTRS:
+        if flags & ms:
+            attr_set |= attr
+    if not flags & (sc.MS_STRICTATIME | sc.MS_NOATIME | sc.MS_RELATIME):
+        return attr_set, 0
+    # atime is a field, not bits: a new value must clear the whole field
+    if flags & sc.MS_STRICTATIME:
+        attr_set |= sc.MOUNT_ATTR_STRICTATIME
+    elif flags & sc.MS_NOATIME:
+        attr_set |= sc.MOUNT_ATTR_NOATIME
+    return attr_set, sc.MOUNT_ATTR__ATIME
+
+
+def _bind(sys: Syscalls, root_fd: int, source: str | int, target_fd: int, flags: int,
+          propagation: list[int]) -> None:
+    """Bind ``source`` (a host path, or an fd of a path in the root) onto ``target_fd``.
+
+    The copy is made detached, gets its flags and propagation, then is attached
+    to the fd: nothing is looked up again by path. Attributes are only *set*:
+    flags the source has locked (nosuid, nodev, ro on a mount from a more
+    privileged namespace, as rootless containers bind) stay, as they must."""
+    rec = sc.AT_RECURSIVE if flags & sc.MS_REC else 0
+    at, path, how = ((source, "", sc.AT_EMPTY_PATH) if isinstance(source, int)
+                     else (sc.AT_FDCWD, source, 0))
     try:
+        tree = sys.open_tree(at, path, how | rec | sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            raise
+        _bind_old(sys, root_fd, source, target_fd, flags, propagation)
+        return
+    try:
+        attr_set, attr_clr = _attrs(flags)
+        # (recursive, propagation) pairs; the first shares the call setting the flags
+        props = [(sc.AT_RECURSIVE if p & sc.MS_REC else 0, p & ~sc.MS_REC) for p in propagation]
+        first = props.pop(0) if props and props[0][0] == rec else (rec, 0)
+        try:
+            if attr_set or attr_clr or first[1]:
+                sys.mount_setattr(tree, "", sc.AT_EMPTY_PATH | rec, attr_set, attr_clr, first[1])
+            for r, p in props:
+                sys.mount_setattr(tree, "", sc.AT_EMPTY_PATH | r, 0, 0, p)
+        except OSError as exc:
+            if exc.errno != errno.ENOSYS:  # Linux 5.2 to 5.11: no mount_setattr
+                raise
+            _bind_old(sys, root_fd, source, target_fd, flags, propagation)
+            return
+        sys.move_mount(tree, "", target_fd, "",
+                       sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)
+    finally:
+        os.close(tree)
+
+
+def _bind_old(sys: Syscalls, root_fd: int, source: str | int, target_fd: int, flags: int,
+              propagation: list[int]) -> None:
+    """``_bind`` on kernels without the new mount API: mount(2), then remount
+    what :func:`_reopen_top` finds, after checking it is the source's root."""
+    src = fsroot.fd_path(source) if isinstance(source, int) else source
+    want = os.stat(src)
+    sys.mount(src, fsroot.fd_path(target_fd), None, flags & (sc.MS_BIND | sc.MS_REC), None)
+    extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+    if not extra and not propagation:
+        return
+    top = _reopen_top(sys, root_fd, target_fd)
+    try:
+        st = os.fstat(top)
+        if (st.st_dev, st.st_ino) != (want.st_dev, want.st_ino):
+            raise RuntimeFailure(f"bind mount of {src} is not where it was made: was the "
+                                 "destination renamed meanwhile? refusing to go on")
         t = fsroot.fd_path(top)
-        sys.mount(None, t, None, sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(t), None)
+        if extra:
+            # a remount sets every flag anew: keep those the source has (locked or not)
+            sys.mount(None, t, None, sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(t), None)
+        for p in propagation:
+            sys.mount(None, t, None, p, None)
     finally:
         os.close(top)
 
@@ -221,8 +318,9 @@ def _locked_flags(path: str) -> int:
     return out
 
 
-def _mount_fs(sys: Syscalls, root_fd: int, m: Mount, mtype: str | None, target: str,
+def _mount_fs(sys: Syscalls, root_fd: int, m: Mount, mtype: str | None, target_fd: int,
               opts: mountopts.MountOptions, ctx: RootfsContext) -> None:
+    target = fsroot.fd_path(target_fd)
     source = m.source or mtype
     flags = opts.flags
     if m.destination == "/dev" and flags & sc.MS_RDONLY:
@@ -232,8 +330,8 @@ def _mount_fs(sys: Syscalls, root_fd: int, m: Mount, mtype: str | None, target: 
     except PermissionError:
         if mtype == "sysfs" and not ctx.new_netns:
             # sysfs refuses a mount from a non-initial netns owner: bind the host's.
-            sys.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC, None)
-            _remount_bind(sys, root_fd, m.destination or "", opts.flags | sc.MS_RDONLY)
+            _bind(sys, root_fd, "/sys", target_fd,
+                  opts.flags | sc.MS_BIND | sc.MS_REC | sc.MS_RDONLY, [])
             return
         if mtype == "mqueue" and ctx.in_userns:
             sys.mount("/dev/mqueue", target, None, sc.MS_BIND | sc.MS_REC, None)
@@ -258,31 +356,32 @@ def _mount_cgroup(sys: Syscalls, root_fd: int, m: Mount, opts: mountopts.MountOp
     """
     ro = opts.flags & sc.MS_RDONLY
     top = m.destination or "/sys/fs/cgroup"
-    if len(ctx.cgroup_binds) == 1 and ctx.cgroup_binds[0][1] == "":
-        binds = ctx.cgroup_binds
-    else:
-        fd = fsroot.mkdir_all_in_root(sys, root_fd, top)
-        try:
-            sys.mount("tmpfs", fsroot.fd_path(fd), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV
+    binds = ctx.cgroup_binds
+    top_fd = -1  # the directory under the tmpfs holding several hierarchies
+    if not (len(binds) == 1 and binds[0][1] == ""):
+        top_fd = fsroot.mkdir_all_in_root(sys, root_fd, top)
+    try:
+        if top_fd >= 0:
+            sys.mount("tmpfs", fsroot.fd_path(top_fd), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV
                       | sc.MS_NOEXEC, "mode=755")
-        finally:
-            os.close(fd)
-        binds = ctx.cgroup_binds
-    for host_dir, rel in binds:
-        dest = top.rstrip("/") + ("/" + rel if rel else "")
-        fd = fsroot.mkdir_all_in_root(sys, root_fd, dest)
-        try:
-            sys.mount(host_dir, fsroot.fd_path(fd), None, sc.MS_BIND | sc.MS_REC, None)
-        finally:
-            os.close(fd)
-        _remount_bind(sys, root_fd, dest, sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | ro)
-    if ro and len(binds) != 1:
-        fd = fsroot.open_in_root(sys, root_fd, top, os.O_PATH | os.O_DIRECTORY)
-        try:
-            sys.mount(None, fsroot.fd_path(fd), None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID
-                      | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
-        finally:
-            os.close(fd)
+        for host_dir, rel in binds:
+            dest = top.rstrip("/") + ("/" + rel if rel else "")
+            fd = fsroot.mkdir_all_in_root(sys, root_fd, dest)
+            try:
+                _bind(sys, root_fd, host_dir, fd, sc.MS_BIND | sc.MS_REC | sc.MS_NOSUID
+                      | sc.MS_NODEV | sc.MS_NOEXEC | ro, [])
+            finally:
+                os.close(fd)
+        if ro and top_fd >= 0 and len(binds) != 1:
+            fd = _reopen_top(sys, root_fd, top_fd)
+            try:
+                sys.mount(None, fsroot.fd_path(fd), None, sc.MS_REMOUNT | sc.MS_RDONLY
+                          | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
+            finally:
+                os.close(fd)
+    finally:
+        if top_fd >= 0:
+            os.close(top_fd)
 
 
 def pivot(sys: Syscalls, rootfs: str) -> None:
@@ -335,10 +434,8 @@ def _readonly(sys: Syscalls, root_fd: int, path: str) -> None:
     except FileNotFoundError:
         return
     try:
-        t = fsroot.fd_path(fd)
-        sys.mount(t, t, None, sc.MS_BIND | sc.MS_REC, None)
-        _remount_bind(sys, root_fd, path, sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV
-                      | sc.MS_NOEXEC)
+        _bind(sys, root_fd, fd, fd, sc.MS_BIND | sc.MS_REC | sc.MS_RDONLY | sc.MS_NOSUID
+              | sc.MS_NODEV | sc.MS_NOEXEC, [])
     except OSError as exc:
         raise _fail(f"read-only path {path}", exc) from exc
     finally:

@@ -52,6 +52,31 @@ MS_STRICTATIME = 0x1000000
 MS_LAZYTIME = 0x2000000
 MNT_DETACH = 0x2
 
+# The new mount API (Linux 5.2: open_tree, move_mount; 5.12: mount_setattr).
+# A mount is built detached, given its flags, then attached through an fd, so
+# nothing re-resolves a path between making a mount and setting its flags.
+SYS_OPEN_TREE = 428
+SYS_MOVE_MOUNT = 429
+SYS_MOUNT_SETATTR = 442
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 0x1
+OPEN_TREE_CLOEXEC = 0o2000000  # O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70  # the atime field: RELATIME (0), NOATIME, STRICTATIME
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
 # prctl(2)
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -93,6 +118,11 @@ if TYPE_CHECKING:
             self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None
         ) -> None: ...
         def umount2(self, target: str, flags: int) -> None: ...
+        def open_tree(self, dirfd: int, path: str, flags: int) -> int: ...
+        def mount_setattr(self, fd: int, path: str, flags: int, attr_set: int, attr_clr: int,
+                          propagation: int) -> None: ...
+        def move_mount(self, from_fd: int, from_path: str, to_fd: int, to_path: str,
+                       flags: int) -> None: ...
         def pivot_root(self, new_root: str, put_old: str) -> None: ...
         def sethostname(self, name: str) -> None: ...
         def setdomainname(self, name: str) -> None: ...
@@ -167,6 +197,33 @@ class LinuxSyscalls:
     def umount2(self, target: str, flags: int) -> None:
         if self._libc.umount2(os.fsencode(target), flags) != 0:
             raise _errno_error(f"umount {target}", target)
+
+    def open_tree(self, dirfd: int, path: str, flags: int) -> int:
+        """An fd of the mount at ``path`` (with OPEN_TREE_CLONE: a detached copy of
+        it, with AT_RECURSIVE its submounts too). ENOSYS before Linux 5.2."""
+        ct: Any = self._ct
+        fd = int(self._libc.syscall(SYS_OPEN_TREE, ct.c_int(dirfd), os.fsencode(path),
+                                    ct.c_uint(flags)))
+        if fd < 0:
+            raise _errno_error(f"open_tree {path or dirfd}", path)
+        return fd
+
+    def mount_setattr(self, fd: int, path: str, flags: int, attr_set: int, attr_clr: int,
+                      propagation: int) -> None:
+        """Set (and clear) mount attributes and propagation. ENOSYS before Linux 5.12."""
+        ct: Any = self._ct
+        # struct mount_attr { __u64 attr_set, attr_clr, propagation, userns_fd; }
+        attr = (ct.c_uint64 * 4)(attr_set, attr_clr, propagation, 0)
+        if self._libc.syscall(SYS_MOUNT_SETATTR, ct.c_int(fd), os.fsencode(path),
+                              ct.c_uint(flags), ct.byref(attr), ct.c_size_t(32)) != 0:
+            raise _errno_error("mount_setattr", path)
+
+    def move_mount(self, from_fd: int, from_path: str, to_fd: int, to_path: str,
+                   flags: int) -> None:
+        ct: Any = self._ct
+        if self._libc.syscall(SYS_MOVE_MOUNT, ct.c_int(from_fd), os.fsencode(from_path),
+                              ct.c_int(to_fd), os.fsencode(to_path), ct.c_uint(flags)) != 0:
+            raise _errno_error("move_mount", to_path)
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         nr = self._nr.get("pivot_root")

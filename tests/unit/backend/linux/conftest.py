@@ -6,6 +6,13 @@ import os
 from typing import Any
 
 
+def _fd_name(fd: int) -> str:
+    try:
+        return "fd:" + os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return f"fd:{fd}"
+
+
 class RecordingSyscalls:
     """Records every call as (name, args); ``fail`` maps a call name to an errno."""
 
@@ -36,6 +43,21 @@ class RecordingSyscalls:
             except OSError:
                 pass
         self._rec("mount", source, target, fstype, flags, data)
+
+    def open_tree(self, dirfd: int, path: str, flags: int) -> int:
+        """Records the path (or ``fd:`` and the fd's path); a real O_PATH fd of it."""
+        self._rec("open_tree", path or _fd_name(dirfd), flags)
+        if path:
+            return os.open(path, os.O_PATH | os.O_CLOEXEC, dir_fd=None if dirfd < 0 else dirfd)
+        return os.dup(dirfd)
+
+    def mount_setattr(self, fd: int, path: str, flags: int, attr_set: int, attr_clr: int,
+                      propagation: int) -> None:
+        self._rec("mount_setattr", _fd_name(fd), path, flags, attr_set, attr_clr, propagation)
+
+    def move_mount(self, from_fd: int, from_path: str, to_fd: int, to_path: str,
+                   flags: int) -> None:
+        self._rec("move_mount", _fd_name(from_fd), from_path, _fd_name(to_fd), to_path, flags)
 
     def umount2(self, target: str, flags: int) -> None:
         self._rec("umount2", target, flags)

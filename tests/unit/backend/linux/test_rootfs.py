@@ -45,7 +45,8 @@ def test_proc_must_be_a_plain_directory(rec, tree, tmp_path, kind) -> None:  # t
     assert rec.calls == []
 
 
-def test_bind_mount_creates_file_target_and_remounts_ro(rec, tree, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bind_mount_creates_file_target_and_is_read_only_before_it_lands(
+        rec, tree, tmp_path) -> None:  # type: ignore[no-untyped-def]
     r, fd = tree
     src = tmp_path / "hostfile"
     src.write_text("x")
@@ -53,11 +54,14 @@ def test_bind_mount_creates_file_target_and_remounts_ro(rec, tree, tmp_path) -> 
                          "options": ["rbind", "ro", "nosuid"]})
     rootfs.mount_one(rec, fd, m, _ctx(tmp_path))
     assert (r / "etc" / "hostfile").is_file()
-    first, second = rec.calls
-    assert first == ("mount", (str(src), f"fd:{r}/etc/hostfile", None, sc.MS_BIND | sc.MS_REC,
-                               None))
-    assert second[1][3] & (sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID) \
-        == sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID
+    # a detached copy, made read-only, then attached to the fd: no path looked up again
+    assert rec.calls == [
+        ("open_tree", (str(src), sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | sc.AT_RECURSIVE)),
+        ("mount_setattr", (f"fd:{src}", "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE,
+                           sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID, 0, 0)),
+        ("move_mount", (f"fd:{src}", "", f"fd:{r}/etc/hostfile", "",
+                        sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH)),
+    ]
 
 
 def test_bind_source_missing(rec, tree, tmp_path) -> None:  # type: ignore[no-untyped-def]
