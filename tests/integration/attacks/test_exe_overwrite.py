@@ -48,9 +48,10 @@ EXECS = 12  # joins to watch; a bounded number, no timing involved
 
 # Opens /proc/PID/exe of every other process (O_PATH: no ptrace rights needed on
 # a dumpable target), notes what it reached, and tries to reopen it for writing
-# (never writes). Until /tmp/stop appears.
+# (never writes; a sealed memfd, which no write can change, does not count). Until
+# /tmp/stop appears.
 PROBE = r"""
-import json, os
+import fcntl, json, os
 me = os.getpid()
 ids, writable, denied = set(), [], 0
 print("ready", flush=True)
@@ -67,8 +68,13 @@ while not os.path.exists("/tmp/stop"):
             st = os.fstat(fd)
             ids.add((st.st_dev, st.st_ino))
             w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)
+            try:  # launcher's exec helper: a memfd sealed against writes (F_SEAL_WRITE)
+                sealed = fcntl.fcntl(w, 1034) & 0x8  # F_GET_SEALS
+            except OSError:
+                sealed = 0
             os.close(w)
-            writable.append(name)
+            if not sealed:
+                writable.append(name)
         except OSError:
             pass
         finally:

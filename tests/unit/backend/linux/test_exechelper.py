@@ -81,3 +81,18 @@ def test_a_proc_self_exe_script_stops_at_the_helper(tmp_path: object) -> None:
     out = subprocess.run([sys.executable, "-c", _SCRIPT, str(script)], capture_output=True,
                          text=True, timeout=30, check=False)
     assert out.stdout.strip().endswith(" 127"), out.stderr  # no loop, no host binary
+
+
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="no helper here")
+def test_the_helper_cannot_be_written() -> None:
+    fd = exechelper.sealed_fd(os.uname().machine, 9, "x")
+    assert fd >= 0
+    try:
+        w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)  # opening is allowed ...
+        try:
+            with pytest.raises(PermissionError):  # ... writing never is
+                os.write(w, b"x")
+        finally:
+            os.close(w)
+    finally:
+        os.close(fd)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from launcher.backend.linux import fsroot, rootfs
+from launcher.backend.linux import bindmount, fsroot, rootfs
 from launcher.backend.linux import syscalls as sc
 from launcher.errors import RuntimeFailure
 from launcher.spec.model import Mount, Spec
@@ -214,12 +214,12 @@ def test_reopen_refuses_a_symlink_and_the_same_mount(root: Any) -> None:
     try:
         # nothing mounted on it: the same mount id
         with pytest.raises(RuntimeFailure, match="/vol/mnt is not where it was made"):
-            rootfs._reopen_top(RecordingSyscalls(), fd, under)
+            bindmount.reopen_top(RecordingSyscalls(), fd, under)
         os.rename(r / "vol", r / "vol2")
         os.mkdir(r / "vol")
         os.symlink("/vol2/mnt", r / "vol" / "mnt")
         with pytest.raises(RuntimeFailure, match="/vol2/mnt"):  # followed by its new name
-            rootfs._reopen_top(RecordingSyscalls(), fd, under)
+            bindmount.reopen_top(RecordingSyscalls(), fd, under)
         os.rename(r / "vol2", r / "vol3")
         os.symlink("/vol", r / "vol2")
         with pytest.raises(OSError) as info:
