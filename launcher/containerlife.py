@@ -297,14 +297,15 @@ def stats_sample(paths: Paths, ref: str) -> tuple[Container, Any]:
 
 def top(paths: Paths, ref: str) -> list[list[str]]:
     from launcher.backend.linux import stats
+    from launcher.backend.linux import top as top_mod
 
     c = _find(paths, ref)
     if not c.running:
         raise ConflictError(f"container {ref} is not running")
     path, layout = _cgroup(c)
     if not path:  # rootless without a cgroup: the processes of its pid namespace
-        return stats.top(stats.namespace_pids(c.pid))
-    return stats.top(stats.cgroup_pids(path, layout))
+        return top_mod.top(top_mod.namespace_pids(c.pid))
+    return top_mod.top(stats.cgroup_pids(path, layout))
 
 
 def exec_in(paths: Paths, ref: str, command: list[str], *, interactive: bool, tty: bool,

@@ -268,7 +268,7 @@ def top(ctx: typer.Context,
         ref: Annotated[str, typer.Argument(metavar="CONTAINER", show_default=False)]) -> None:
     """The processes of a running container (ps -ef columns)."""
     from launcher import containerlife
-    from launcher.backend.linux.stats import TOP_TITLES
+    from launcher.backend.linux.top import TOP_TITLES
 
     fmt.table(TOP_TITLES, containerlife.top(state_of(ctx.obj).paths(), ref))
 

@@ -1,9 +1,9 @@
-"""Container stats and top, read straight from cgroupfs and /proc (no daemon, no ``ps``).
+"""Container stats, read straight from cgroupfs and /proc (no daemon).
 
     prev = read_stats("/launcher/abc", "v2")
     cur = read_stats("/launcher/abc", "v2")          # a moment later
     print(fastjson.dumps(format_row("web", cur, prev, container_id)))
-    rows = top(cgroup_pids("/launcher/abc", "v2"))  # under TOP_TITLES
+    pids = cgroup_pids("/launcher/abc", "v2")       # for top.top()
 
 Where the numbers come from (``layout`` as ``launcher.host.cgroup_layout()`` says):
 
@@ -30,13 +30,8 @@ from launcher.backend.linux.cgroups.v1 import hierarchies
 from launcher.backend.linux.cgroups.v2 import relative_base
 from launcher.errors import NotFoundError, UnsupportedError
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 UNIFIED_MOUNT = "unified"
 _V1_CONTROLLERS = ("cpuacct", "memory", "pids", "blkio")
-TOP_TITLES = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
 # Every Sample field but read_at; all start as None.  One string keeps the
 # thirteen names on two lines instead of thirteen.
 _FIELDS = (  # noqa: SIM905
@@ -93,22 +88,6 @@ def read_stats(
         _read_v1(dirs, sample)
     _read_host(proc, sample)
     return sample
-
-
-def namespace_pids(init_pid: int, proc: str = "/proc") -> list[int]:
-    """Pids (host view) of the processes in ``init_pid``'s pid namespace: what a
-    container without a cgroup (rootless, nothing delegated) is made of."""
-    def ns(pid: str) -> tuple[int, int] | None:
-        try:
-            st = os.stat(f"{proc}/{pid}/ns/pid")
-        except OSError:
-            return None
-        return st.st_dev, st.st_ino
-
-    want = ns(str(init_pid))
-    if want is None:
-        return []
-    return sorted(int(p) for p in os.listdir(proc) if p.isdigit() and ns(p) == want)
 
 
 def cgroup_pids(cgroup_path: str, layout: str, root: str = "/sys/fs/cgroup") -> list[int]:
@@ -216,7 +195,7 @@ def _io_bytes(text: str) -> tuple[int, int]:
     return sums["rbytes"] + sums["Read"], sums["wbytes"] + sums["Write"]
 
 
-def _read_text(path: str) -> str | None:
+def read_text(path: str) -> str | None:
     try:
         with open(path, encoding="ascii", errors="replace") as f:
             return f.read()
@@ -226,7 +205,7 @@ def _read_text(path: str) -> str | None:
 
 def _read_host(proc: str, s: Sample) -> None:
     """Host CPU time and CPU count (/proc/stat) and memory size (/proc/meminfo)."""
-    stat = _read_text(os.path.join(proc, "stat")) or ""
+    stat = read_text(os.path.join(proc, "stat")) or ""
     cpus = 0
     for line in stat.splitlines():
         words = line.split()
@@ -239,7 +218,7 @@ def _read_host(proc: str, s: Sample) -> None:
         elif words[0].startswith("cpu") and words[0][3:].isdigit():
             cpus += 1
     s.online_cpus = cpus or None
-    for line in (_read_text(os.path.join(proc, "meminfo")) or "").splitlines():
+    for line in (read_text(os.path.join(proc, "meminfo")) or "").splitlines():
         words = line.split()  # "MemTotal:  16318832 kB"
         if len(words) >= 2 and words[0] == "MemTotal:" and words[1].isdigit():
             s.host_memory = int(words[1]) * 1024
@@ -343,124 +322,3 @@ def format_row(
         "NetIO": "--",
         "PIDs": "--" if sample.pids_current is None else str(sample.pids_current),
     }
-
-
-# -- top ----------------------------------------------------------------------------------
-
-
-def top(
-    pids: list[int],
-    proc: str = "/proc",
-    now: float | None = None,
-    user_name: Callable[[int], str] | None = None,
-) -> list[list[str]]:
-    """``ps -ef`` rows (columns :data:`TOP_TITLES`) for ``pids``, from /proc.
-
-    Pids that are gone by the time they are read are left out.  ``now``
-    (default: the clock) decides STIME's form; ``user_name`` maps the
-    effective uid to a name (default: the host's passwd database).
-    """
-    now = time.time() if now is None else now
-    names = user_name or _host_user_name
-    boot = _boot_time(proc)
-    hz = os.sysconf("SC_CLK_TCK")
-    rows = []
-    for pid in pids:
-        row = _ps_row(pid, proc, boot, now, hz, names)
-        if row is not None:
-            rows.append(row)
-    return rows
-
-
-def _host_user_name(uid: int) -> str:
-    import pwd  # rare path: only `top` needs user names
-
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except (KeyError, OverflowError):
-        return str(uid)
-
-
-def _boot_time(proc: str) -> float:
-    for line in (_read_text(os.path.join(proc, "stat")) or "").splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    return 0.0
-
-
-def _printable(text: str) -> str:
-    """Control characters (C0, DEL, C1) → ``?``, as ps does: a container must not
-    drive the terminal of whoever runs ``top``."""
-    return "".join("?" if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in text)
-
-
-def _ps_row(
-    pid: int, proc: str, boot: float, now: float, hz: int, names: Callable[[int], str]
-) -> list[str] | None:
-    base = os.path.join(proc, str(pid))
-    try:
-        with open(os.path.join(base, "stat"), "rb") as f:
-            raw = f.read()
-        with open(os.path.join(base, "cmdline"), "rb") as f:
-            cmdline = f.read()
-        status = _read_text(os.path.join(base, "status"))
-    except OSError:
-        return None  # exited meanwhile
-    # The command name may contain spaces and ')': split after the last ')'.
-    comm = raw[raw.find(b"(") + 1 : raw.rfind(b")")].decode(errors="replace")
-    fields = raw[raw.rfind(b")") + 2 :].decode().split()
-    if len(fields) < 20 or status is None:
-        return None
-    cpu_ticks = int(fields[11]) + int(fields[12])  # utime + stime
-    started = boot + int(fields[19]) / hz
-    elapsed = int(now - started)
-    percent = min(99, cpu_ticks * 100 // hz // elapsed) if elapsed > 0 else 0
-    args = [a.decode(errors="replace") for a in cmdline.rstrip(b"\0").split(b"\0") if a]
-    cmd = " ".join(args) if args else f"[{comm}]"
-    if fields[0] == "Z":
-        cmd = f"[{comm}] <defunct>"
-    return [
-        names(_effective_uid(status)),
-        str(pid),
-        fields[1],
-        str(percent),
-        _stime(started, now),
-        _tty_name(int(fields[4])),
-        _cpu_time(cpu_ticks // hz),
-        _printable(cmd),
-    ]
-
-
-def _effective_uid(status: str) -> int:
-    for line in status.splitlines():
-        if line.startswith("Uid:"):
-            return int(line.split()[2])  # real, *effective*, saved, fs
-    return -1
-
-
-def _stime(started: float, now: float) -> str:
-    """ps's STIME: ``HH:MM`` today, ``MonDD`` this year, else the year."""
-    then, today = time.localtime(started), time.localtime(now)
-    if then.tm_year != today.tm_year:
-        return time.strftime("%Y", then)
-    if then.tm_yday != today.tm_yday:
-        return time.strftime("%b%d", then)
-    return time.strftime("%H:%M", then)
-
-
-def _tty_name(tty_nr: int) -> str:
-    """/proc/PID/stat's tty_nr → ``pts/N``, ``ttyN``, ``ttySN``; ``?`` for none or other."""
-    major = (tty_nr >> 8) & 0xFFF
-    minor = (tty_nr & 0xFF) | ((tty_nr >> 12) & 0xFFF00)
-    if 136 <= major <= 143:  # Unix98 ptys span 8 majors of 256 minors each
-        return f"pts/{(major - 136) * 256 + minor}"
-    if major == 4:
-        return f"tty{minor}" if minor < 64 else f"ttyS{minor - 64}"
-    return "?"
-
-
-def _cpu_time(seconds: int) -> str:
-    """ps's TIME: ``[DD-]HH:MM:SS``."""
-    days, rest = divmod(seconds, 86400)
-    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-    return f"{days}-{clock}" if days else clock
