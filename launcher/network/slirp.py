@@ -51,11 +51,18 @@ def command(exe: str, pid: int, api: str, ready_fd: int, exit_fd: int,
     return [*argv, str(pid), "tap0"]
 
 
-def start(pid: int, api: str, log: str) -> int:
-    """Start slirp4netns for init ``pid``, wait until the tap is configured; its pid."""
+def start(pid: int, api: str, log: str) -> tuple[int, int]:
+    """Start slirp4netns for init ``pid`` with its API socket at ``api``; wait
+    until the tap is configured. Its (pid, start time), for :func:`stop`."""
     import subprocess
 
+    from launcher.backend.linux import procinfo
+
     exe = binary()
+    try:
+        os.unlink(api)  # a stale socket of an earlier run of this container
+    except FileNotFoundError:
+        pass
     ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe()
     try:
@@ -80,7 +87,7 @@ def start(pid: int, api: str, log: str) -> int:
         raise
     finally:
         os.close(ready_r)
-    return proc.pid
+    return proc.pid, procinfo.start_time(proc.pid) or 0
 
 
 def _wait_ready(fd: int, proc: object, log: str) -> None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from launcher.backend.linux.forward import forward_signals
     from launcher.image.store import Image, ImageStore
-    from launcher.network.container import Prepared
+    from launcher.network.prepare import Prepared
     from launcher.network.runconfig import NetConfig
     from launcher.paths import Paths
     from launcher.spec.model import Spec
@@ -272,7 +272,7 @@ def _net_prepare(paths: Paths, cfg: NetConfig, req: RunRequest, cid: str,
     """The bundle's /etc files and network.json; what the spec needs of them."""
     import posixpath
 
-    from launcher.network.container import prepare
+    from launcher.network.prepare import prepare
 
     mine = {posixpath.normpath(v.destination) for v in req.volumes}
     return prepare(paths, cfg, cid, bundle, mine)

@@ -13,6 +13,7 @@ from launcher.backend.linux.procinfo import start_time
 from launcher.errors import ConflictError, NotFoundError, RuntimeFailure
 from launcher.network import bundle as nb
 from launcher.network import container, endpoint, ipam
+from launcher.network import prepare as prepare_mod
 from launcher.network.ports import parse_publish
 from launcher.network.runconfig import NetConfig, NetRequest
 from launcher.network.store import NetworkStore
@@ -54,8 +55,8 @@ class World:
         return path
 
     def prepare(self, cid: str, cfg: NetConfig, mine: set[str] | None = None
-                ) -> container.Prepared:
-        return container.prepare(self.paths, cfg, cid, self.bundle(cid), mine or set(),
+                ) -> prepare_mod.Prepared:
+        return prepare_mod.prepare(self.paths, cfg, cid, self.bundle(cid), mine or set(),
                                  ops=self.ops)
 
     def start(self, cid: str, cfg: NetConfig) -> nb.Active | None:
