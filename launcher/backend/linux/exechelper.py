@@ -70,7 +70,7 @@ def image(machine: str, errfd: int, argv0: str) -> bytes | None:
     code, e_machine = found
     msg = f'{MESSAGE_KIND} ["000", {fastjson.dumps(argv0)}]\n'.encode()
     body = code + struct.pack("<II", errfd, len(msg)) + msg
-    size = _HEADERS + body.__len__()
+    size = _HEADERS + len(body)
     ehdr = struct.pack("<4sBBBBB7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, 2, e_machine,
                        1, _BASE + _HEADERS, 64, 0, 0, 64, 56, 1, 0, 0, 0)
     # One RWX segment: the error digits are written into the message in place

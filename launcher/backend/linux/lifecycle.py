@@ -184,7 +184,12 @@ def _initial_state(spec: Spec, cid: str, directory: str, bundle: str,
     st.spec = spec.to_json()
     st.created = _now()
     st.owner = _owner()
-    st.cgroup_path = cgroup_path_for(spec, cid, opts)
+    linux = spec.linux
+    if os.geteuid() != 0 and not (linux and linux.cgroups_path) \
+            and not _limits(linux.resources if linux else None):
+        st.cgroup_path = ""  # rootless, no cgroupsPath, nothing to limit: none, as runc
+    else:
+        st.cgroup_path = cgroup_path_for(spec, cid, opts)
     st.cgroup_layout = cgroup_layout()
     return st
 
@@ -193,6 +198,8 @@ def _make_cgroup(spec: Spec, st: ContainerState, undo: Undo) -> Any:
     """The container's cgroup, with its limits (and the devices every container needs)."""
     from launcher.backend.linux.cgroups import open_manager
 
+    if not st.cgroup_path:
+        return None
     cg = open_manager(st.cgroup_path, st.cgroup_layout or None)
     res = spec.linux.resources if spec.linux is not None else None
     try:
@@ -200,9 +207,8 @@ def _make_cgroup(spec: Spec, st: ContainerState, undo: Undo) -> Any:
     except LauncherError:
         if os.geteuid() == 0 or _limits(res):
             raise
-        # Rootless without a delegated cgroup and nothing to limit: run
-        # without one, as runc does (launcher's CLI already warned if limits
-        # were asked for and dropped them).
+        # Rootless, a cgroupsPath that is not delegated and nothing to limit:
+        # run without one, as runc does.
         st.cgroup_path = ""
         st.save()
         return None
