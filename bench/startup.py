@@ -101,7 +101,7 @@ def filter_size() -> str:
         proc = default_process(["/bin/true"])
         caps = list(proc.capabilities.bounding or []) if proc.capabilities else []
         sec = security.default_for(caps)
-        ours = len(bpf.program(sec, bpf.cache_dir())) // 8
+        ours = len(bpf.program(sec, security.cache_dir())) // 8
         raw = len(compile_config(sec)) // 8
     except Exception as exc:  # a report line, not a measurement: never fail the run
         return f"(filter size unknown: {exc})"

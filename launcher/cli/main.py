@@ -43,6 +43,10 @@ _COMPLETE_ENV = "_LAUNCHER_COMPLETE"  # set by the shell completion scripts type
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
+    if argv is None:  # the real command line
+        from launcher._exit import rare_gc
+
+        rare_gc()
     code = run_cli(sys.argv[1:] if argv is None else list(argv))
     if argv is None:  # the real command line: no caller needs a clean interpreter
         from launcher._exit import fast_exit

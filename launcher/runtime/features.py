@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def features() -> dict[str, Any]:
     from launcher.seccomp import bpf
     from launcher.spec.caps import ALL
+    from launcher.spec.security import FLAGS as SECCOMP_FLAGS
 
     return {
         "ociVersionMin": "1.0.0",
@@ -31,7 +32,8 @@ def features() -> dict[str, Any]:
                         "operators": sorted(bpf.OPS),
                         "archs": sorted({a for arches in bpf.SUBARCHES.values()
                                          for a in arches}),
-                        "knownFlags": sorted(bpf.FLAGS), "supportedFlags": sorted(bpf.FLAGS)},
+                        "knownFlags": sorted(SECCOMP_FLAGS),
+                        "supportedFlags": sorted(SECCOMP_FLAGS)},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

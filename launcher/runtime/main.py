@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
+    if argv is None:  # the real command line
+        from launcher._exit import rare_gc
+
+        rare_gc()
     code = run(sys.argv[1:] if argv is None else argv)
     if argv is None:  # the real command line: no caller needs a clean interpreter
         from launcher._exit import fast_exit

@@ -11,6 +11,7 @@ says what a container needs. See :mod:`launcher.spec.record` for the rules.
 from __future__ import annotations
 
 import os
+import sys
 
 from launcher import fastjson
 from launcher.errors import ConfigError, NotFoundError
@@ -404,12 +405,22 @@ def load_spec(path: str) -> Spec:
         raise ConfigError([f"{path}: {p}" for p in exc.problems]) from None
 
 
+def to_json_without_seccomp(spec: Spec) -> dict[str, Any]:
+    """``spec.to_json()`` less ``linux.seccomp`` (a ``linux`` object is always
+    there), without serializing the filter's rules only to drop them."""
+    data = spec.to_json(without="linux")
+    data["linux"] = spec.linux.to_json(without="seccomp") if spec.linux is not None else {}
+    return data
+
+
 def dump_spec(spec: Spec, path: str, mode: int = 0o600, durable: bool = True) -> None:
     """Write ``spec`` to ``path`` atomically: temp file, fsync, rename, fsync dir.
 
     ``durable=False`` skips the fsyncs (still atomic): for files that describe
     something a reboot ends anyway, such as a running container's bundle."""
-    data = fastjson.dumps(spec.to_json()).encode()
+    security = sys.modules.get("launcher.spec.security")  # loaded: a config may carry text
+    text = security.dumps_spec(spec) if security is not None else None
+    data = (text if text is not None else fastjson.dumps(spec.to_json())).encode()
     directory = os.path.dirname(path) or "."
     tmp = f"{path}.tmp-{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)

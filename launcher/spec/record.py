@@ -251,12 +251,13 @@ class Record:
         except _Shape as exc:
             raise ConfigError(exc.describe(where)) from None
 
-    def to_json(self) -> dict[str, Any]:
-        """A fresh JSON-ready dict: known keys in spec order, then ``extra``."""
+    def to_json(self, without: str = "") -> dict[str, Any]:
+        """A fresh JSON-ready dict: known keys in spec order, then ``extra``;
+        ``without`` names an attribute to leave out."""
         out: dict[str, Any] = {}
         for attr, key, emit in self._out:
             value = getattr(self, attr)
-            if value is not None:
+            if value is not None and attr != without:
                 out[key] = value if emit is None else emit(value)
         if self.extra:
             for key, value in self.extra.items():

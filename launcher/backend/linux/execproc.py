@@ -66,9 +66,9 @@ def exec_process(root: str, cid: str, proc: Process, sys: Syscalls, opts: ExecOp
         raise ConflictError(f"cannot exec in a paused container {cid} (use --ignore-paused)")
     if status not in allowed:
         raise ConflictError(f"cannot exec in container {cid}: it is {status}")
-    from launcher.seccomp.bpf import load_for_exec
+    from launcher.backend.linux.state import load_seccomp
 
-    opts.seccomp = load_for_exec(st.dir)  # exec'd processes get the container's filter
+    opts.seccomp = load_seccomp(st.dir)  # exec'd processes get the container's filter
     fds = _ns_fds(st.pid)
     cg = open_manager(st.cgroup_path, st.cgroup_layout or None) if st.cgroup_path else None
     parent, child = Channel.pair()

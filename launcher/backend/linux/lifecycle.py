@@ -141,9 +141,9 @@ def _create(spec: Spec, cid: str, directory: str, bundle: str, sys: Syscalls,
     plan = _plan(spec, bundle, sys, cg, st, opts)
     plan.seccomp = seccomp_program(spec)
     if plan.seccomp is not None:  # for `exec`: the same filter, no config to parse
-        from launcher.seccomp.bpf import save_for_exec
+        from launcher.backend.linux.state import save_seccomp
 
-        save_for_exec(directory, *plan.seccomp)
+        save_seccomp(directory, *plan.seccomp)
     if opts.gate == "fifo":
         os.mkfifo(os.path.join(directory, EXEC_FIFO), 0o622)
         plan.fifo_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -177,11 +177,15 @@ def _initial_state(spec: Spec, cid: str, directory: str, bundle: str,
                    opts: CreateOptions) -> ContainerState:
     from launcher.backend.linux import rootfs
     from launcher.host import cgroup_layout
+    from launcher.spec.model import to_json_without_seccomp
 
     st = ContainerState(cid, directory)
     st.bundle = bundle
     st.rootfs = rootfs.root_path(spec, bundle)
-    st.spec = spec.to_json()
+    # the filter is kept compiled in the state directory (seccomp.bpf, what exec
+    # loads) and in full in the bundle's config.json; a third copy in state.json
+    # would be serialized and parsed on every save and load (~10 KB, ~0.1 ms each)
+    st.spec = to_json_without_seccomp(spec)
     st.created = _now()
     st.owner = _owner()
     linux = spec.linux
@@ -224,13 +228,19 @@ def _make_cgroup(spec: Spec, st: ContainerState, undo: Undo) -> Any:
 
 def seccomp_program(spec: Spec) -> tuple[bytes, int] | None:
     """The config's seccomp filter as BPF and seccomp(2) flags, compiled here in
-    the parent (cached: launcher.seccomp.bpf.cache_dir) so init only loads it."""
+    the parent (carried by a prepared config, else cached: launcher.seccomp.bpf)
+    so init only loads it."""
     sec = spec.linux.seccomp if spec.linux is not None else None
     if sec is None:
         return None
-    from launcher.seccomp import bpf
+    from launcher.spec import security
 
-    return bpf.program(sec, bpf.cache_dir()), bpf.flags(sec)
+    prog = security.carried_program(sec)
+    if prog is None:
+        from launcher.seccomp import bpf
+
+        prog = bpf.program(sec, security.cache_dir())
+    return prog, security.flags(sec)
 
 
 def _limits(res: Any) -> bool:

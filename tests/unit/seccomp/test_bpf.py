@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from launcher.backend.linux import state
 from launcher.errors import ConfigError, UnsupportedError
 from launcher.seccomp import bpf
+from launcher.spec import security
 from launcher.spec.model import Seccomp, Syscall, SyscallArg
 
 needs_libseccomp = pytest.mark.skipif(not any(
@@ -34,9 +36,9 @@ def test_actions_and_flags() -> None:
     assert bpf.action("SCMP_ACT_KILL_PROCESS", None) == 0x80000000
     with pytest.raises(ConfigError, match="unknown action"):
         bpf.action("SCMP_ACT_NOPE", None)
-    assert bpf.flags(Seccomp(flags=["SECCOMP_FILTER_FLAG_LOG"])) == 2
+    assert security.flags(Seccomp(flags=["SECCOMP_FILTER_FLAG_LOG"])) == 2
     with pytest.raises(ConfigError, match="unknown flag"):
-        bpf.flags(Seccomp(flags=["SECCOMP_FILTER_FLAG_X"]))
+        security.flags(Seccomp(flags=["SECCOMP_FILTER_FLAG_X"]))
     with pytest.raises(UnsupportedError, match="notify"):
         bpf.program(Seccomp(default_action="SCMP_ACT_ALLOW", listener_path="/x"), None)
 
@@ -105,6 +107,6 @@ def test_a_loaded_program_filters_for_real(tmp_path: Path) -> None:
 
 
 def test_exec_finds_the_containers_filter(tmp_path: Path) -> None:
-    assert bpf.load_for_exec(str(tmp_path)) is None  # unconfined
-    bpf.save_for_exec(str(tmp_path), b"12345678", 4)
-    assert bpf.load_for_exec(str(tmp_path)) == (b"12345678", 4)
+    assert state.load_seccomp(str(tmp_path)) is None  # unconfined
+    state.save_seccomp(str(tmp_path), b"12345678", 4)
+    assert state.load_seccomp(str(tmp_path)) == (b"12345678", 4)

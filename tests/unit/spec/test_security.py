@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from launcher.errors import ConfigError, NotFoundError
-from launcher.seccomp import bpf
 from launcher.seccomp.default import default_profile
 from launcher.spec import security
 from launcher.spec.defaults import default_linux, default_process
@@ -19,7 +18,7 @@ from launcher.spec.defaults import default_linux, default_process
 @pytest.fixture(autouse=True)
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "cache"
-    monkeypatch.setattr(bpf, "cache_dir", lambda: str(d))
+    monkeypatch.setattr(security, "cache_dir", lambda: str(d))
     return d
 
 
@@ -112,10 +111,10 @@ def test_a_changed_profile_or_host_rebuilds(cache: Path, builds: list[list[str]]
                                             monkeypatch: pytest.MonkeyPatch, what: str) -> None:
     security.default_for(CAPS)
     if what == "sources":  # default.py, profile.py or syscalls.py edited or upgraded
-        real = bpf.source_stamps
-        monkeypatch.setattr(bpf, "source_stamps", lambda d, n: [*real(d, n), "edited"])
+        real = security.source_stamps
+        monkeypatch.setattr(security, "source_stamps", lambda d, n: [*real(d, n), "edited"])
     elif what == "compiler":  # libseccomp, compact.py, ... upgraded
-        monkeypatch.setattr(bpf, "compiler_tag", lambda: "another libseccomp")
+        monkeypatch.setattr(security, "compiler_tag", lambda: "another libseccomp")
     else:
         u = os.uname()
         monkeypatch.setattr(os, "uname", lambda: os.uname_result(
@@ -147,5 +146,5 @@ def test_an_unwritable_cache_still_gives_the_profile(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("")
-    monkeypatch.setattr(bpf, "cache_dir", lambda: str(blocked / "cache"))
+    monkeypatch.setattr(security, "cache_dir", lambda: str(blocked / "cache"))
     assert security.default_for(CAPS) == default_profile(CAPS)
