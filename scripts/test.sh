@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: ruff and mypy over launcher/, then the pytest suite.
-# All three always run; the script exits non-zero if any of them failed, and also
-# when pytest collected no test (its exit code 5), so "nothing ran" is never green.
+# Runs every check CI runs: ruff and mypy over launcher/, actionlint and zizmor over
+# the workflows, then the pytest suite. All of them always run; the script exits
+# non-zero if any of them failed, and also when pytest collected no test (its exit
+# code 5), so "nothing ran" is never green.
 #
 # As root on Linux the root-only integration tests run too; otherwise they skip.
 # Arguments go to pytest (default: tests/), e.g. scripts/test.sh tests/unit -x
@@ -30,6 +31,9 @@ say "ruff check launcher tests bench"
 
 say "mypy launcher (strict, configured in pyproject.toml)"
 "$PY" -m mypy launcher || failed+=(mypy)
+
+say "actionlint and zizmor: .github/workflows and action.yml"
+./scripts/lint-workflows.sh || failed+=(workflows)
 
 [ $# -gt 0 ] || set -- tests
 say "pytest $*"

@@ -18,8 +18,12 @@ from pathlib import Path
 
 import pytest
 
-LAUNCHER = str(Path(sys.executable).with_name("launcher"))
-IMAGE_CACHE = "/var/tmp/launcher-test-vm-images"
+LAUNCHER = str(Path(sys.executable).with_name("launcher.exe" if os.name == "nt" else "launcher"))
+IMAGE_CACHE = (os.path.join(tempfile.gettempdir(), "launcher-test-vm-images") if os.name == "nt"
+               else "/var/tmp/launcher-test-vm-images")
+# A guest image built elsewhere (a directory with image.json): CI's macOS and
+# Windows jobs take the one the Linux job built with provision/.
+IMAGE_ENV = "LAUNCHER_TEST_VM_IMAGE"
 TIMEOUT = 600
 
 
@@ -65,7 +69,9 @@ class Vm:
 
 @pytest.fixture(scope="session")
 def vm() -> Iterator[Vm]:
-    for tool in ("qemu-system-x86_64", "qemu-img", "mkfs.ext4", "depmod", "apt-get"):
+    image = os.environ.get(IMAGE_ENV)
+    tools = ("qemu-img",) if image else ("qemu-img", "mkfs.ext4", "depmod", "apt-get")
+    for tool in (_qemu_system(), *tools):
         if shutil.which(tool) is None:
             pytest.skip(f"the VM tests need {tool}")
     os.makedirs(IMAGE_CACHE, mode=0o700, exist_ok=True)
@@ -74,7 +80,8 @@ def vm() -> Iterator[Vm]:
     share.mkdir()
     v = Vm(base / "root", share)
     try:
-        res = v.cli("machine", "init", "--memory", "1g", "--cpus", "2", "-v", str(share))
+        res = v.cli("machine", "init", "--memory", "1g", "--cpus", "2", "-v", str(share),
+                    *(["--image", image] if image else []))
         assert res.returncode == 0, res.stderr
         res = v.cli("machine", "start")
         assert res.returncode == 0, res.stderr
@@ -84,6 +91,13 @@ def vm() -> Iterator[Vm]:
         v.cli("machine", "rm", "-f", timeout=120)
         if os.environ.get("LAUNCHER_TEST_KEEP") != "1":
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _qemu_system() -> str:
+    """The QEMU the default machine uses: the host's own architecture."""
+    from launcher.host import oci_arch
+
+    return "qemu-system-aarch64" if oci_arch() == "arm64" else "qemu-system-x86_64"
 
 
 LIBVIRT_SOCKETS = (("virtlogd", "/run/libvirt/virtlogd-sock"),
