@@ -122,7 +122,9 @@ def _populate(m: Machine) -> None:
     _write(fw["ssh_host_ed25519_key"], host_priv)
     _write(fw["authorized_keys"], client_pub + "\n")
     _write(fw["hostname"], m.name)
-    _write(fw["shares"], "".join(f"{tag} {path}\n" for tag, path in m.share_tags()))
+    from launcher.vm.hostpath import guest_path
+
+    _write(fw["shares"], "".join(f"{tag} {guest_path(path)}\n" for tag, path in m.share_tags()))
     _qemu_img(m)
 
 

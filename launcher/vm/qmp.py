@@ -25,17 +25,20 @@ class QmpError(RuntimeFailure):
 class Qmp:
     __slots__ = ("_buf", "_sock")
 
-    def __init__(self, path: str, timeout: float = 5.0) -> None:
+    def __init__(self, path: str | tuple[str, int], timeout: float = 5.0) -> None:
+        """``path``: a UNIX socket, or (host, port) of a TCP one (Windows hosts)."""
         import socket
 
         self._buf = b""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        family = socket.AF_INET if isinstance(path, tuple) else socket.AF_UNIX
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
             sock.connect(path)
         except OSError as exc:
             sock.close()
-            raise QmpError(f"cannot reach QEMU's monitor at {path}: {exc.strerror}") from None
+            raise QmpError(f"cannot reach QEMU's monitor at {path}: "
+                           f"{exc.strerror or exc}") from None
         self._sock: socket.socket = sock
         try:
             greeting = self._read()
