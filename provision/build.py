@@ -381,6 +381,7 @@ def build(out: str, arch: str, wheel: str, key: str) -> dict[str, object]:
              for k, f in (("kernel", "vmlinuz"), ("initrd", "initrd.img"),
                           ("disk", "disk.qcow2"), ("probe", "probe.img"))}
     manifest: dict[str, object] = {"arch": arch, "kernel_version": version,
+                                   "launcher_version": os.path.basename(wheel).split("-")[1],
                                    "cmdline": cmdline(arch),
                                    "recipe": key or recipe_hash(wheel), **files}
     with open(os.path.join(out, "image.json"), "w") as f:

@@ -93,7 +93,7 @@ def invoke(argv: list[str]) -> int:
 
 def _global_callback() -> Callable[..., None]:
     def callback(ctx: typer.Context, **raw: Any) -> None:
-        ctx.obj = CliState(raw["root"], bool(raw["debug"]))
+        ctx.obj = CliState(raw["root"], bool(raw["debug"]), raw.get("backend") or None)
 
     params = [inspect.Parameter("ctx", _KW, annotation=typer.Context)]
     for opt in options.GLOBAL.options:

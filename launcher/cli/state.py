@@ -6,11 +6,13 @@ from launcher.paths import Paths
 
 
 class CliState:
-    __slots__ = ("debug", "root")
+    __slots__ = ("backend", "debug", "root")
 
-    def __init__(self, root: str | None = None, debug: bool = False) -> None:
+    def __init__(self, root: str | None = None, debug: bool = False,
+                 backend: str | None = None) -> None:
         self.root = root  # --root / LAUNCHER_ROOT; None: the default for this user
         self.debug = debug
+        self.backend = backend  # --backend / LAUNCHER_BACKEND; None: by platform
 
     def paths(self) -> Paths:
         return Paths.from_root(self.root)

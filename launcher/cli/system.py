@@ -5,14 +5,12 @@ Rare commands: plain typer, imported only by ``app``.
 
 from __future__ import annotations
 
-import platform
 import sys
 from collections.abc import Mapping
 from typing import Annotated
 
 import typer
 
-from launcher import __version__, host
 from launcher.cli.state import state_of
 from launcher.errors import UsageError
 
@@ -49,16 +47,13 @@ def prune(
                       containers=True)
 
 
-def version(fmt: FormatOption = "table") -> None:
-    """Version of launcher and of the Python running it."""
+def version(ctx: typer.Context, fmt: FormatOption = "table") -> None:
+    """Versions of the client, of the backend it drives and (VM backend) of the guest."""
     _check_format(fmt)
-    data = {
-        "version": __version__,
-        "python": platform.python_version(),
-        "os": host.os_name(),
-        "arch": host.oci_arch(),
-    }
-    emit(data, fmt)
+    from launcher import versions
+
+    state = state_of(ctx.obj)
+    emit(versions.report(state.paths(), state.backend), fmt)
 
 
 def register(root: typer.Typer) -> None:

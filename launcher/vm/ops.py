@@ -206,6 +206,8 @@ def start(paths: Paths, name: str, report: Callable[[str, float], None] | None =
     phase(f"accelerator {accel_name}", t0)
     t0 = time.monotonic()
     _spawn(m, drv, accel_name)
+    with open(os.path.join(m.run_dir, "accel"), "w", encoding="utf-8") as f:
+        f.write(f"{accel_name}\n")  # what `launcher version` reports
     phase(f"{drv.NAME} started", t0)
     try:
         t0 = time.monotonic()

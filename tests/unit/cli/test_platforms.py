@@ -1,83 +1,19 @@
-"""The CLI on macOS and Windows, simulated in a fresh interpreter on this host.
-
-``sys.platform`` is switched before launcher is imported, and launcher's own
-imports of the Linux-only modules (fcntl, termios, resource, ctypes, pyroute2)
-fail. Third-party libraries are left to import as they would on that platform,
-except on "win32", where typer/rich are loaded before the switch (their
-Windows console layer needs kernel32, which this host cannot provide).
-"""
+"""The CLI on macOS and Windows, simulated in a fresh interpreter on this host
+(tests/unit/portable/sim.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from launcher import __version__
+from tests.unit.portable.sim import simulate
 
-REPO = Path(__file__).resolve().parents[3]
 PLATFORMS = ["darwin", "win32"]
-
-SIMULATE = r"""
-import importlib.abc
-import sys
-import sysconfig
-
-sysconfig.get_config_vars()  # cache now: its lookup is keyed by sys.platform
-platform = sys.argv.pop(1)
-if platform == "win32":
-    import pydantic, rich.console, typer, typer.main, typer.rich_utils  # noqa: E401
-BLOCKED = {"fcntl", "termios", "resource", "ctypes", "_ctypes", "pyroute2"}
-
-
-def importer():
-    frame = sys._getframe(2)
-    while frame is not None and "importlib" in frame.f_code.co_filename:
-        frame = frame.f_back
-    return frame.f_globals.get("__name__", "") if frame is not None else ""
-
-
-class Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED and importer().split(".")[0] == "launcher":
-            raise ModuleNotFoundError(f"No module named {name!r} on {platform}", name=name)
-        return None
-
-
-for loaded in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
-    del sys.modules[loaded]
-sys.meta_path.insert(0, Blocker())
-sys.platform = platform
-if sys.argv[1:] == ["--selfcheck"]:  # does the blocker bite launcher's imports?
-    try:
-        exec("import fcntl", {"__name__": "launcher.selfcheck"})
-    except ModuleNotFoundError:
-        sys.exit(0)
-    sys.exit(1)
-
-import launcher
-from launcher.cli.main import run_cli
-
-sys.exit(run_cli(sys.argv[1:]))
-"""
-
-
-def simulate(platform: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAUNCHER_", "_LAUNCHER"))}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-c", SIMULATE, platform, *argv],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def _has_core() -> bool:
@@ -104,7 +40,7 @@ def test_the_simulation_blocks_linux_modules(platform: str) -> None:
         (["--help"], "Usage: launcher [OPTIONS] COMMAND"),
         (["run", "--help"], "--memory"),
         (["--version"], f"launcher {__version__}\n"),
-        (["version"], f"version  {__version__}\n"),
+        (["version"], "Client.Version "),
     ],
 )
 def test_help_and_version(platform: str, argv: list[str], expected: str) -> None:
@@ -118,7 +54,10 @@ def test_help_and_version(platform: str, argv: list[str], expected: str) -> None
 def test_version_reports_the_simulated_os(platform: str) -> None:
     done = simulate(platform, "version", "--format", "json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["os"] == {"darwin": "darwin", "win32": "windows"}[platform]
+    data = json.loads(done.stdout)
+    assert data["Client"]["OS/Arch"].split("/")[0] == {"darwin": "darwin",
+                                                        "win32": "windows"}[platform]
+    assert data["Backend"]["Name"] == "vm"  # no Linux kernel: the machine's guest
 
 
 @needs_core

@@ -35,10 +35,12 @@ def test_bad_format(engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> N
 def test_version_command(engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
     assert main.run_cli(["version", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["version"] == __version__
-    assert set(data) == {"version", "python", "os", "arch"}
+    assert data["Client"]["Version"] == __version__
+    assert set(data["Client"]) == {"Version", "Python", "OS/Arch"}
+    assert data["Backend"]["Name"] == "native" and "Kernel" in data["Backend"]
+    assert "Guest" not in data
     assert main.run_cli(["version"]) == 0
-    assert capsys.readouterr().out.startswith(f"version  {__version__}\n")
+    assert capsys.readouterr().out.splitlines()[0].split() == ["Client.Version", __version__]
 
 
 def test_group_without_subcommand_shows_help(

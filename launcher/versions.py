@@ -1,0 +1,91 @@
+"""``launcher version``: the client, the backend it drives and, on the VM
+backend, the guest (Docker's Client/Server split, with the machine in between).
+
+* Client — this launcher: version, Python, OS/arch.
+* Backend — ``native`` (this Linux kernel: release, cgroup layout, rootless or
+  not) or ``vm`` (the default machine: name, state, driver, accelerator).
+* Guest — on the VM backend, what the machine boots: launcher's version and the
+  kernel recorded in its image (``image.json``: provision/build.py writes both),
+  and the guest's running kernel once it is up (asked over SSH only with
+  ``live=True``: starting SSH costs ~0.3 s).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from launcher import __version__, fastjson, host
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from launcher.paths import Paths
+    from launcher.vm.machine import Machine
+
+
+def client() -> dict[str, object]:
+    return {"Version": __version__, "Python": platform.python_version(),
+            "OS/Arch": f"{host.os_name()}/{host.oci_arch()}"}
+
+
+def uses_vm(backend: str | None) -> bool:
+    """The backend a plain command gets: ``--backend``/LAUNCHER_BACKEND, else
+    native on Linux and vm elsewhere."""
+    name = backend or os.environ.get("LAUNCHER_BACKEND") or ""
+    if name:
+        return name == "vm"
+    return not sys.platform.startswith("linux")
+
+
+def native() -> dict[str, object]:
+    return {"Name": "native", "Kernel": platform.release(),
+            "Cgroups": host.cgroup_layout(), "Rootless": os.geteuid() != 0}
+
+
+def vm(paths: Paths, name: str = "default") -> tuple[dict[str, object], dict[str, object] | None]:
+    """(Backend, Guest) for machine ``name``; Guest is None without a machine."""
+    from launcher.errors import LauncherError
+    from launcher.vm.machine import Machine, status
+
+    backend: dict[str, object] = {"Name": "vm", "Machine": name}
+    try:
+        m = Machine.load(paths, name)
+    except LauncherError:
+        backend["State"] = "none (created on first use, or: launcher machine init)"
+        return backend, None
+    state, _detail = status(m)
+    backend.update({"State": state, "Driver": m.driver, "Accelerator": _accel(m)})
+    return backend, guest_of(m.image_dir)
+
+
+def guest_of(image_dir: str) -> dict[str, object]:
+    """What the machine's image says about the guest."""
+    try:
+        with open(os.path.join(image_dir, "image.json"), "rb") as f:
+            doc = fastjson.loads(f.read())
+    except (OSError, ValueError):
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    return {"Version": doc.get("launcher_version") or "unknown (image built before 0.1.0)",
+            "Kernel": doc.get("kernel_version") or "unknown", "Arch": doc.get("arch") or ""}
+
+
+def _accel(m: Machine) -> str:
+    try:
+        with open(os.path.join(m.run_dir, "accel"), encoding="utf-8") as f:
+            return f.read().strip() or "unknown"
+    except OSError:
+        return "chosen at start"
+
+
+def report(paths: Paths, backend: str | None) -> dict[str, object]:
+    """The whole ``launcher version`` object."""
+    out: dict[str, object] = {"Client": client()}
+    if uses_vm(backend):
+        out["Backend"], guest = vm(paths)
+        if guest is not None:
+            out["Guest"] = guest
+    else:
+        out["Backend"] = native()
+    return out
