@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from launcher import log
 from launcher.cli import fmt
 from launcher.cli.lifecycle import each
 from launcher.cli.state import state_of
@@ -49,7 +50,7 @@ def ps(
                                                        for f in filters or []))
     found = [c for c in found if all(check(c) for check in checks)]
     for problem in problems:
-        sys.stderr.write(f"launcher: warning: {problem}\n")
+        log.warning(problem)
     if quiet:
         sys.stdout.write("".join(f"{c.id if no_trunc else c.id[:12]}\n" for c in found))
     elif output == "json":
@@ -265,12 +266,19 @@ def _print_stats(rows: list[dict[str, str]], output: str) -> None:
 
 
 def top(ctx: typer.Context,
-        ref: Annotated[str, typer.Argument(metavar="CONTAINER", show_default=False)]) -> None:
+        ref: Annotated[str, typer.Argument(metavar="CONTAINER", show_default=False)],
+        output: Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                            help="table or json")] = "table") -> None:
     """The processes of a running container (ps -ef columns)."""
     from launcher import containerlife
     from launcher.backend.linux.top import TOP_TITLES
 
-    fmt.table(TOP_TITLES, containerlife.top(state_of(ctx.obj).paths(), ref))
+    fmt.check_format(output)
+    rows = containerlife.top(state_of(ctx.obj).paths(), ref)
+    if output == "json":
+        fmt.json_lines([dict(zip(TOP_TITLES, row, strict=True)) for row in rows])
+    else:
+        fmt.table(TOP_TITLES, rows)
 
 
 def pause(ctx: typer.Context, refs: Refs) -> None:

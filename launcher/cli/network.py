@@ -198,11 +198,30 @@ def port(
     container: ContainerArg,
     private: Annotated[str | None, typer.Argument(
         metavar="[PRIVATE_PORT[/PROTO]]", show_default=False)] = None,
+    output: Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                        help="table or json")] = "table",
 ) -> None:
     """List a container's published ports, or the host addresses of one."""
+    from launcher.cli import fmt
     from launcher.network.manage import port as ports
 
-    sys.stdout.write("".join(line + "\n" for line in ports(_paths(ctx), container, private)))
+    fmt.check_format(output)
+    lines = ports(_paths(ctx), container, private)
+    if output == "json":
+        fmt.json_lines([_port_object(line) for line in lines])
+        return
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+def _port_object(line: str) -> dict[str, object]:
+    """``80/tcp -> 0.0.0.0:8080`` (or just ``0.0.0.0:8080``) as Docker's port fields."""
+    private, _, public = line.rpartition(" -> ")
+    host, _, host_port = public.rpartition(":")
+    out: dict[str, object] = {"HostIp": host.strip("[]"), "HostPort": host_port}
+    if private:
+        number, _, proto = private.partition("/")
+        out = {"PrivatePort": int(number), "Type": proto or "tcp", **out}
+    return out
 
 
 def register(root: typer.Typer) -> None:

@@ -53,6 +53,8 @@ def test_inspect_top_and_stats(cli: Cli) -> None:
     assert doc["Config"]["Image"] == "busybox"
     top = cli.run("top", "i").stdout.splitlines()
     assert top[0].split()[:2] == ["UID", "PID"] and "sleep 60" in top[1]
+    procs = [json.loads(x) for x in cli.run("top", "i", "--format", "json").stdout.splitlines()]
+    assert procs[0]["CMD"] == "sleep 60" and procs[0]["UID"] == "root"
     stats = json.loads(cli.run("stats", "--no-stream", "--format", "json", "i").stdout)
     assert stats["Name"] == "i" and stats["PIDs"] == "1" and "/" in stats["MemUsage"]
     image = json.loads(cli.run("inspect", "busybox").stdout)

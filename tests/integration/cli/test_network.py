@@ -11,6 +11,7 @@ namespace is checked for leftovers (links, rules, leases, endpoint records).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -85,6 +86,8 @@ def test_published_httpd_is_reached_from_the_host(ncli: Cli, host: NetHost, www:
     assert (res.returncode, res.stdout) == (0, "hello from httpd\n"), res.stderr
     assert ncli.run("port", "web").stdout == "80/tcp -> 0.0.0.0:8080\n"
     assert ncli.run("port", "web", "80/tcp").stdout == "0.0.0.0:8080\n"
+    assert json.loads(ncli.run("port", "web", "--format", "json").stdout) == {
+        "PrivatePort": 80, "Type": "tcp", "HostIp": "0.0.0.0", "HostPort": "8080"}
     assert "0.0.0.0:8080->80/tcp" in ncli.run("ps").stdout
     doc = inspect(ncli, "web")[0]
     assert doc["NetworkSettings"]["Ports"] == {  # type: ignore[index]
