@@ -28,6 +28,7 @@ from typer._click import exceptions as click_errors
 from launcher.cli import (
     containers,
     copy,
+    doctor,
     fastparse,
     images,
     machine,
@@ -57,6 +58,7 @@ def build() -> typer.Typer:
     for name in options.HOT:
         _add_hot(app, name)
     system.register(app)
+    doctor.register(app)
     images.register(app)
     containers.register(app, _add_hot)
     volumes.register(app)
