@@ -15,6 +15,8 @@ import os
 import posixpath
 import stat
 
+from launcher import osflags
+
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _ENV_FILE_MAX = 16 << 20  # an env file is text a person wrote; refuse a stray disk image
@@ -56,7 +58,7 @@ def _read_text(path: str, limit: int) -> str:
     """The UTF-8 text of a regular file of at most ``limit`` bytes."""
     try:
         # O_NONBLOCK: opening a FIFO must not hang; we refuse it after fstat.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = os.open(path, osflags.READ | osflags.NONBLOCK | osflags.NOCTTY)
     except OSError as exc:
         raise ValueError(f"cannot open {path}: {exc.strerror}") from exc
     try:

@@ -29,13 +29,12 @@ from __future__ import annotations
 import os
 import sys
 
+from launcher import osflags
 from launcher.errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
-    from launcher.cli.optspec import CommandSpec
     from launcher.paths import Paths
     from launcher.vm.machine import Machine
     from launcher.vm.target import Target
@@ -125,9 +124,9 @@ def plan(m: Machine | None, argv: list[str]) -> Plan:
     elif cmd == "save":
         _plan_file_opt(p, ("-o", "--output"), "stdout")
     elif cmd == "cp":
-        from launcher.vm import hostcopy
+        from launcher.vm import hostcopy, rewrite
 
-        hostcopy.plan(p, (lambda path: _is_shared(m, path)) if m is not None
+        hostcopy.plan(p, (lambda path: rewrite.is_shared(m, path)) if m is not None
                       else (lambda path: True))
     elif cmd in ("start", "restart") and m is not None:
         p.sync_after = True  # its ports were unforwarded when it stopped
@@ -177,150 +176,24 @@ def _plan_run(m: Machine | None, p: Plan) -> None:
     p.pty = bool(values.get("tty")) and sys.stdin.isatty()
     if m is None:
         return
+    from launcher.vm import hostpath, rewrite
+
     volumes = _strings(values.get("volumes"))
     for vol in volumes:
-        _check_shared(m, vol)
-    from launcher.vm import hostpath
-
+        rewrite.check_shared(m, vol)
     if volumes and hostpath.is_windows():  # elsewhere the machine's path is the host's
-        p.argv = [p.argv[0], *_rewrite_volumes(spec, p.argv[1:])]
+        p.argv = [p.argv[0], *rewrite.volumes(spec, p.argv[1:])]
+    if values.get("env") or values.get("env_files"):
+        p.argv = [p.argv[0], *rewrite.environment(spec, p.argv[1:])]
     p.detach = bool(values.get("detach"))
     p.sync_after = bool(values.get("publish_all")) and p.detach
     publish = _strings(values.get("publish"))
     if publish:
-        p.argv = [p.argv[0], *_rewrite_publish(m, p, spec, p.argv[1:])]
+        p.argv = [p.argv[0], *rewrite.publish(m, p.forwards, spec, p.argv[1:])]
 
 
 def _strings(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def _host_abspath(path: str) -> str:
-    """``path`` made absolute and resolved as the host does it (Windows: no
-    symlink resolution, either separator)."""
-    from launcher.vm import hostpath
-
-    if hostpath.is_windows():
-        import ntpath
-
-        return ntpath.normpath(path if hostpath.is_host_path(path) and not path.startswith(".")
-                               else ntpath.join(os.getcwd(), path))
-    return os.path.realpath(path)
-
-
-def _is_shared(m: Machine, path: str) -> bool:
-    from launcher.vm import hostpath
-
-    real = _host_abspath(path)
-    return any(hostpath.contains(s, real) for s in m.shares)
-
-
-def _check_shared(m: Machine, vol: str) -> None:
-    from launcher.vm import hostpath
-
-    src = hostpath.split_bind(vol)[0]
-    if not hostpath.is_host_path(src):
-        return  # a named volume: lives in the guest
-    if not _is_shared(m, src):
-        shares = ", ".join(m.shares) or "none"
-        raise UsageError(f"cannot bind {src}: it is not shared with machine {m.name} "
-                         f"(shared: {shares}; share it with `launcher machine init -v DIR`)")
-
-
-def _takes_value(spec: CommandSpec, word: str) -> bool:
-    """Whether option word ``word`` (``--name``, ``-it``, ``-m``) eats the next word."""
-    from launcher.cli.optspec import FLAG
-
-    if word.startswith("--"):
-        opt = spec.long.get(word)
-        return opt is not None and opt.kind != FLAG
-    return _value_at(spec, word) == len(word) - 1
-
-
-def _value_at(spec: CommandSpec, word: str) -> int:
-    """Index of the first value-taking letter of a short cluster, or -1."""
-    from launcher.cli.optspec import FLAG
-
-    for pos in range(1, len(word)):
-        opt = spec.short.get(word[pos])
-        if opt is not None and opt.kind != FLAG:
-            return pos
-    return -1
-
-
-def _split_cluster(spec: CommandSpec, w: str, letter: str) -> tuple[str, str] | None:
-    """``-itp8080:80`` → (``-it``, ``8080:80``) when the cluster's value is ``-letter``'s."""
-    if w.startswith("--") or len(w) < 2:
-        return None
-    pos = _value_at(spec, w)
-    if pos < 0 or w[pos] != letter:
-        return None
-    return (w[:pos] if pos > 1 else "", w[pos + 1:])
-
-
-def _rewrite_values(spec: CommandSpec, words: list[str], short: str, long: str,
-                    change: Callable[[str], list[str]]) -> list[str]:
-    """``words`` (options, then the image and its command) with each value of
-    option ``-short``/``--long`` replaced by the words ``change`` makes of it."""
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        w = words[i]
-        value = None
-        if w in (f"-{short}", long) and i + 1 < len(words):
-            value, i = words[i + 1], i + 2
-        elif w.startswith(f"{long}="):
-            value, i = w.partition("=")[2], i + 1
-        elif (cut := _split_cluster(spec, w, short)) is not None \
-                and (cut[1] or i + 1 < len(words)):
-            if cut[0]:
-                out.append(cut[0])
-            value, i = (cut[1], i + 1) if cut[1] else (words[i + 1], i + 2)
-        elif w == "--" or not w.startswith("-"):
-            return out + words[i:]  # the image: the rest is the command
-        else:
-            take = 2 if "=" not in w and _takes_value(spec, w) else 1
-            out += words[i:i + take]
-            i += take
-            continue
-        out += change(value)
-    return out
-
-
-def _rewrite_publish(m: Machine, p: Plan, spec: CommandSpec, words: list[str]) -> list[str]:
-    """Replace each -p value by the guest's and record the host forward."""
-    from launcher.network import ports
-    from launcher.vm.ops import free_port
-
-    def change(value: str) -> list[str]:
-        try:
-            mappings = ports.parse_publish(value)
-        except ValueError as exc:
-            raise UsageError(f'invalid argument "{value}" for "-p, --publish" flag: '
-                             f"{exc}") from None
-        out: list[str] = []
-        for mapping in mappings:
-            host_port = mapping.host_port or free_port()
-            ip = mapping.host_ip or "0.0.0.0"
-            p.forwards.append((mapping.proto, ip, host_port, host_port))
-            out += ["-p", f"{host_port}:{mapping.container_port}/{mapping.proto}"]
-        return out
-
-    return _rewrite_values(spec, words, "p", "--publish", change)
-
-
-def _rewrite_volumes(spec: CommandSpec, words: list[str]) -> list[str]:
-    """Each ``-v`` whose source is a host path, with the machine's path for it
-    (launcher.vm.hostpath: only Windows hosts' paths differ)."""
-    from launcher.vm import hostpath
-
-    def change(value: str) -> list[str]:
-        src, rest = hostpath.split_bind(value)
-        if not hostpath.is_host_path(src):
-            return ["-v", value]
-        return ["-v", hostpath.guest_path(_host_abspath(src)) + rest]
-
-    return _rewrite_values(spec, words, "v", "--volume", change)
 
 
 def execute(paths: Paths, argv: list[str], host: str | None = None) -> int:
@@ -380,10 +253,10 @@ def _run(t: Target, p: Plan) -> int:
     opened: list[int] = []
     try:
         if p.stdin_file is not None:
-            stdin_fd = os.open(p.stdin_file, os.O_RDONLY | os.O_CLOEXEC)
+            stdin_fd = os.open(p.stdin_file, osflags.READ)
             opened.append(stdin_fd)
         if p.stdout_file is not None:
-            fd = os.open(p.stdout_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+            fd = os.open(p.stdout_file, osflags.WRITE_NEW,
                          0o644)
             opened.append(fd)
             saved = os.dup(1)

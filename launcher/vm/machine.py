@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-from launcher import fastjson
+from launcher import fastjson, osflags
 from launcher.errors import NotFoundError, StateError
 
 TYPE_CHECKING = False
@@ -119,7 +119,7 @@ class Machine:
 
     def save(self) -> None:
         tmp = os.path.join(self.dir, f".{RECORD}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = os.open(tmp, osflags.WRITE_NEW, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(fastjson.dumps(self.to_json(), indent=2))
             f.flush()

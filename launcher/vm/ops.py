@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 
+from launcher import osflags
 from launcher.errors import ConflictError, RuntimeFailure, StateError, UsageError
 from launcher.vm.machine import Machine, status
 
@@ -47,7 +48,8 @@ def default_shares() -> list[str]:
 
 
 def _write(path: str, data: bytes | str, mode: int = 0o600) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | osflags.BINARY | osflags.CLOEXEC,
+                 mode)
     with os.fdopen(fd, "wb") as f:
         f.write(data.encode() if isinstance(data, str) else data)
 

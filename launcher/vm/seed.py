@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from launcher import osflags
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from launcher.vm.machine import Machine
@@ -50,7 +52,7 @@ def write(m: Machine) -> str:
     the guest's SSH host key); its path."""
     out = path(m)
     tmp = f"{out}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    fd = os.open(tmp, osflags.WRITE_NEW, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(image(m))
     os.replace(tmp, out)

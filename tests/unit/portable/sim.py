@@ -2,7 +2,7 @@
 
 ``sys.platform`` is switched before launcher is imported, and launcher's own
 imports of the Linux-only modules (fcntl, termios, resource, ctypes, pyroute2)
-fail. Third-party libraries are left to import as they would on that platform,
+fail; for "win32" the POSIX-only ``os.O_*`` open flags are gone too. Third-party libraries are left to import as they would on that platform,
 except on "win32", where typer/rich are loaded before the switch (their
 Windows console layer needs kernel32, which this host cannot provide), and
 platformdirs resolves folders from the environment (its own fallback there:
@@ -56,6 +56,10 @@ sys.platform = platform
 if platform == "win32":  # imported after the switch: platformdirs picks its Windows class
     import platformdirs.windows as _w
     _w._RESOLVE_WIN_FOLDER = _w.get_win_folder_from_env_vars
+    import os as _os
+    for _flag in ("O_CLOEXEC", "O_NOCTTY", "O_NONBLOCK", "O_NOFOLLOW", "O_DIRECTORY", "O_PATH"):
+        if hasattr(_os, _flag):  # Windows' os module has none of these open() flags
+            delattr(_os, _flag)
 """
 
 CLI = PRELUDE + r"""

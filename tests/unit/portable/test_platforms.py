@@ -5,6 +5,8 @@ per-user directories from platformdirs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.unit.portable.sim import run
@@ -146,3 +148,19 @@ emit([p.storage, p.state, p.config])
         assert storage.startswith("C:\\Users\\me\\AppData\\Local") and "launcher" in storage
         assert config.startswith("C:\\Users\\me\\AppData") and "launcher" in config
     assert "launcher" in state
+
+
+def test_env_files_are_read_on_the_windows_host(tmp_path: Path) -> None:
+    env_file = tmp_path / "app.env"
+    env_file.write_bytes(b"\xef\xbb\xbfA=1\r\n# comment\r\nB=two words \r\nHOSTVAR\r\nUNSET\r\n")
+    out = run("win32", f"""
+import os
+os.environ["HOSTVAR"] = "from host"
+os.environ.pop("UNSET", None)
+from launcher.cli import options
+from launcher.vm import rewrite
+emit(rewrite.environment(options.HOT["run"], ["--env-file", {str(env_file)!r}, "-e", "HOSTVAR",
+                                               "-eX=y", "busybox", "env"]))
+""")
+    assert out == ["-e", "A=1", "-e", "B=two words ", "-e", "HOSTVAR=from host",
+                   "-e", "HOSTVAR=from host", "-e", "X=y", "busybox", "env"]
