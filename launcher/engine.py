@@ -42,7 +42,7 @@ def _backend(paths: Paths) -> Any:
 def run_container(paths: Paths, req: RunRequest) -> int:
     """``launcher run``: run the container in the foreground; its exit code."""
     _mark("start")
-    if req.network is None:  # defaults < launcher.conf < environment < --network
+    if req.network is None:  # defaults < launcher.toml < environment < --network
         from launcher.settings import default_network
 
         req.network = default_network(paths)

@@ -14,8 +14,8 @@ Layout under a root chosen by ``--root DIR`` / ``LAUNCHER_ROOT``::
     DIR/config/                  settings (persistent, 0700)
         auth.json                registry credentials, Docker's config.json "auths" (0600)
         registries.toml          registry settings: insecure = ["host:port", ...]
-        launcher.conf            defaults, ``key = value`` lines (settings.py):
-                                 default_network = bridge|none|host|NAME
+        launcher.toml            settings: launcher's defaults, TOML (settings.py
+                                 documents every key and its default)
 
 Without ``--root``: root uses the FHS system paths ``/var/lib/launcher``,
 ``/run/launcher`` and ``/etc/launcher``; other users get platformdirs' per-user
@@ -41,7 +41,7 @@ STORE_LOCK = "gc.lock"
 LAYER_SIZES = "layer-sizes"
 AUTH_FILE = "auth.json"
 REGISTRIES_FILE = "registries.toml"
-SETTINGS_FILE = "launcher.conf"
+SETTINGS_FILE = "launcher.toml"
 AUTH_FILE_ENVS = ("LAUNCHER_AUTH_FILE", "REGISTRY_AUTH_FILE")
 
 

@@ -9,7 +9,10 @@ odd global flags — goes to the typer app built from the same option table.
 Errors: a ``LauncherError`` prints ``launcher: <message>`` on one line and exits
 with its ``exit_code`` (125; 126/127 when the container process could not be
 executed); Ctrl-C exits 130. ``--debug`` / ``LAUNCHER_DEBUG=1`` adds the
-traceback and per-phase timings.
+traceback and per-phase timings. ``--log-level`` (``launcher.log``) picks the
+messages printed; ``--backend``, ``--host`` and the level fall back on
+launcher.toml (``launcher.settings``), read only when the flag and its
+environment variable are both absent.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
-from launcher import __version__
+from launcher import __version__, log
 from launcher.cli import fastparse, image, lifecycle, options, run
 from launcher.errors import LauncherError, UsageError
 
@@ -66,6 +69,7 @@ def run_cli(argv: list[str]) -> int:
             glob = None  # e.g. --install-completion: the typer app knows it, or words the error
     debug = debug or bool(glob and glob.values["debug"])
     try:
+        _set_log_level(glob, debug)
         return _dispatch(argv, glob, debug)
     except LauncherError as err:
         return _report(err, debug)
@@ -88,13 +92,15 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
     name, rest = glob.args[0], glob.args[1:]
     local = (name in _LOCAL_ONLY or "--help" in rest
              or (name == "system" and rest[:1] == ["info"]))
-    host = glob.values["host"]
-    if not local and (host or _use_vm(glob.values["backend"])):
+    root = glob.values["root"]
+    assert root is None or isinstance(root, str)
+    host, backend = glob.values["host"], glob.values["backend"]
+    if not local and (host is None or backend is None):
+        host, backend = _target(root, host, backend)
+    if not local and (host or _use_vm(backend)):
         from launcher.paths import Paths
         from launcher.vm.forward import execute as forward
 
-        root = glob.values["root"]
-        assert root is None or isinstance(root, str)
         assert host is None or isinstance(host, str)
         return forward(Paths.from_root(root), ["--debug", *glob.args] if debug else glob.args,
                        host)
@@ -105,8 +111,6 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
         if machine is not None:
             from launcher.paths import Paths
 
-            root = glob.values["root"]
-            assert root is None or isinstance(root, str)
             return start(Paths.from_root(root), machine)
     if name == "container" and rest and rest[0] in EXECUTORS:  # `container rm` is `rm`
         name, rest = rest[0], rest[1:]
@@ -116,11 +120,45 @@ def _dispatch(argv: list[str], glob: Parsed | None, debug: bool) -> int:
     parsed = fastparse.parse(options.HOT[name], rest)
     if parsed.help:
         return _typer(argv)
-    root = glob.values["root"]
-    assert root is None or isinstance(root, str)
     if debug:
         return _timed(execute, root, parsed)
     return execute(root, parsed)
+
+
+def _set_log_level(glob: Parsed | None, debug: bool) -> None:
+    """``--debug``, else ``--log-level`` / LAUNCHER_LOG_LEVEL (fastparse fills
+    it from the environment), else launcher.toml's, read at the first message."""
+    name = glob.values["log_level"] if glob is not None else None
+    if name:
+        assert isinstance(name, str)
+        log.set_level(name)  # checked even beside --debug: a bad value is an error
+    if debug:
+        log.set_level("debug")
+    elif not name:
+        root = glob.values["root"] if glob is not None else None
+        assert root is None or isinstance(root, str)
+        log.set_level_resolver(lambda: _log_level(root))
+
+
+def _log_level(root: str | None) -> str:
+    from launcher import settings
+    from launcher.paths import Paths
+
+    return settings.log_level(Paths.from_root(root))
+
+
+def _target(root: str | None, host: object, backend: object) -> tuple[object, object]:
+    """``--host`` and ``--backend`` (or their environment variables) where given,
+    else launcher.toml's (read once per process; "" there means unset)."""
+    from launcher import settings
+    from launcher.paths import Paths
+
+    paths = Paths.from_root(root)
+    if host is None:
+        host = settings.value(paths, "host") or None
+    if backend is None:
+        backend = settings.value(paths, "backend") or None
+    return host, backend
 
 
 # Commands about this host or launcher itself, never forwarded to a machine.
@@ -128,8 +166,8 @@ _LOCAL_ONLY = frozenset({"machine", "help", "version"})
 
 
 def _use_vm(backend: object) -> bool:
-    """Whether this invocation goes to the VM backend (``--backend``/LAUNCHER_BACKEND,
-    else: hosts without a Linux kernel)."""
+    """Whether this invocation goes to the VM backend (``--backend``/LAUNCHER_BACKEND/
+    launcher.toml, else: hosts without a Linux kernel)."""
     if backend in (None, ""):
         return not sys.platform.startswith("linux")
     if backend not in ("native", "vm"):

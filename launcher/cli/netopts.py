@@ -16,7 +16,7 @@ NETWORK_OPTS = (
         ("--network", "--net"),
         "network",
         VALUE,
-        "Network: bridge (default; see launcher.conf), none, host, container:NAME, "
+        "Network: bridge (default; see launcher.toml), none, host, container:NAME, "
         "or a network's name",
         metavar="NETWORK",
         convert=convert.network,

@@ -45,6 +45,14 @@ GLOBAL = CommandSpec(
             FLAG,
             "Print tracebacks and per-phase timings (or set LAUNCHER_DEBUG=1)",
         ),
+        Opt(
+            ("--log-level",),
+            "log_level",
+            VALUE,
+            "Messages to print: debug, info, warning (default) or error",
+            metavar="LEVEL",
+            env="LAUNCHER_LOG_LEVEL",
+        ),
         Opt(("--version",), "version", FLAG, "Print the version and exit"),
         Opt(
             ("--backend",),

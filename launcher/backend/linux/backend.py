@@ -247,9 +247,9 @@ def _cgroup_place() -> tuple[str, frozenset[str] | None] | None:
 
 
 def _warn(message: str) -> None:
-    import sys
+    from launcher import log
 
-    sys.stderr.write(f"launcher: warning: {message}\n")
+    log.warning(message)
 
 
 def _net_config(req: RunRequest, image: Image) -> NetConfig:

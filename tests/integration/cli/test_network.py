@@ -229,13 +229,13 @@ def test_dns_flags_hostname_and_add_host(ncli: Cli) -> None:
     assert "\tbox\n" in out  # its own line, with its address
 
 
-def test_the_default_network_follows_env_and_launcher_conf(ncli: Cli) -> None:
+def test_the_default_network_follows_env_and_launcher_toml(ncli: Cli) -> None:
     unset = {DEFAULT_NETWORK_ENV: ""}
     res = ncli.run("run", "--rm", "busybox", "ls", "/sys/class/net", env=unset)
     assert res.stdout.split() == ["eth0", "lo"], res.stderr
-    conf = ncli.root / "config" / "launcher.conf"
+    conf = ncli.root / "config" / "launcher.toml"
     conf.parent.mkdir(exist_ok=True)
-    conf.write_text("# test\ndefault_network = none\n")
+    conf.write_text('# test\ndefault_network = "none"\n')
     try:
         res = ncli.run("run", "--rm", "busybox", "ls", "/sys/class/net", env=unset)
         assert res.stdout.split() == ["lo"], res.stderr

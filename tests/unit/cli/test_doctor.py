@@ -14,7 +14,7 @@ from launcher.cli import doctor
 from launcher.doctor import Check
 from launcher.errors import UsageError
 from launcher.paths import Paths
-from tests.unit.test_doctor import FakeProbe
+from tests.unit.doctor.test_checks import FakeProbe
 
 CHECKS = [
     Check("namespaces", "ok", "all 7 available"),

@@ -18,7 +18,7 @@ def test_defaults() -> None:
     assert p.values["remove"] is False
     assert p.values["env"] == []
     assert p.values["memory"] is None
-    assert p.values["network"] is None  # the engine picks the default (launcher.conf)
+    assert p.values["network"] is None  # the engine picks the default (launcher.toml)
     assert not p.help
 
 

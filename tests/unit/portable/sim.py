@@ -2,7 +2,8 @@
 
 ``sys.platform`` is switched before launcher is imported, and launcher's own
 imports of the Linux-only modules (fcntl, termios, resource, ctypes, pyroute2)
-fail; for "win32" the POSIX-only ``os.O_*`` open flags are gone too. Third-party libraries are left to import as they would on that platform,
+fail; for "win32" the POSIX-only ``os.O_*`` open flags are gone too.
+Third-party libraries are left to import as they would on that platform,
 except on "win32", where typer/rich are loaded before the switch (their
 Windows console layer needs kernel32, which this host cannot provide), and
 platformdirs resolves folders from the environment (its own fallback there:
