@@ -62,10 +62,15 @@ def import_image(paths: Paths, source: str, ref: str) -> str:
 
 
 def system_info(paths: Paths) -> dict[str, Any]:
-    from launcher import __version__, host
+    from launcher import __version__, host, settings
 
     info: dict[str, Any] = {"version": __version__, "host": host.detect().as_dict(),
-                            "storage": paths.storage, "state": paths.state}
+                            "storage": paths.storage, "state": paths.state,
+                            "config": paths.settings_file}
+    try:
+        info["settings"] = settings.effective(paths)
+    except Exception as exc:  # a broken launcher.toml: say so, report the rest
+        info["settings_error"] = str(exc)
     try:
         info["backend"] = _backend(paths).name
     except Exception as exc:  # the report must work where no backend does

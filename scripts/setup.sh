@@ -29,6 +29,7 @@ REQUIRED_PACKAGES=(
     ca-certificates
     qemu-utils         # qemu-img: machine disks (the VM backend, launcher machine …)
     kmod e2fsprogs     # depmod and mkfs.ext4 -d: provision/ builds the guest image
+    sshfs              # the reverse-sshfs shares of Windows hosts, tested here too
     # machine init --driver libvirt: the daemons and virsh (not libvirt-daemon-system,
     # which pulls in systemd; libvirt_host below does the little of it needed), and
     # what pip needs to build libvirt-python into the venv (the `libvirt` extra).

@@ -33,9 +33,15 @@ def _paths(ctx: typer.Context) -> Paths:
 def init(
     ctx: typer.Context,
     name: NameArg = DEFAULT_NAME,
-    cpus: Annotated[int, typer.Option("--cpus", help="Virtual CPUs")] = 2,
-    memory: Annotated[str, typer.Option("--memory", "-m", help="Memory, like 2g")] = "2g",
-    disk_size: Annotated[str, typer.Option("--disk-size", help="Disk size, like 10g")] = "10g",
+    cpus: Annotated[int | None, typer.Option(
+        "--cpus", help="Virtual CPUs [default: 2, or launcher.toml's machine.cpus]",
+        show_default=False)] = None,
+    memory: Annotated[str | None, typer.Option(
+        "--memory", "-m", help="Memory, like 2g [default: 2g, or machine.memory]",
+        show_default=False)] = None,
+    disk_size: Annotated[str | None, typer.Option(
+        "--disk-size", help="Disk size, like 10g [default: 10g, or machine.disk_size]",
+        show_default=False)] = None,
     image: Annotated[str | None, typer.Option(
         "--image", metavar="PATH|URL",
         help="A guest image (directory or URL of its image.json); default: the published "
@@ -52,9 +58,14 @@ def init(
         help="The guest's CPU (default: the host's; another one runs emulated, TCG)")] = None,
 ) -> None:
     """Create a machine (its disk, keys and settings)."""
+    from launcher.settings import machine_defaults
     from launcher.vm import ops
 
     paths = _paths(ctx)
+    defaults = machine_defaults(paths)
+    cpus = cpus if cpus is not None else int(defaults["cpus"])
+    memory = memory if memory is not None else str(defaults["memory"])
+    disk_size = disk_size if disk_size is not None else str(defaults["disk_size"])
     shares = volume if volume is not None else ops.default_shares()
     m = ops.init(paths, name, cpus=cpus, memory_mb=ops.parse_size(memory, "--memory"),
                  disk_gb=max(1, ops.parse_size(disk_size, "--disk-size") // 1024),

@@ -46,16 +46,37 @@ _COMPLETE_ENV = "_LAUNCHER_COMPLETE"  # set by the shell completion scripts type
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
+    restore = None
     if argv is None:  # the real command line
         from launcher._exit import rare_gc
 
         rare_gc()
+        if sys.platform == "win32":
+            restore = _windows_console()
     code = run_cli(sys.argv[1:] if argv is None else list(argv))
+    if restore is not None:
+        restore()
     if argv is None:  # the real command line: no caller needs a clean interpreter
         from launcher._exit import fast_exit
 
         fast_exit(code)
     sys.exit(code)
+
+
+def _windows_console() -> Callable[[], None] | None:
+    """A console on a legacy code page shows the guest's UTF-8 output as UTF-8
+    while launcher runs, and Python's own text never fails to encode."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
+    try:
+        from launcher.vm import wincon
+
+        return wincon.utf8_output()
+    except OSError:
+        return None  # no console (output redirected)
 
 
 def run_cli(argv: list[str]) -> int:

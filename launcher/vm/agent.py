@@ -4,8 +4,11 @@
 :func:`launcher.vm.agentclient.ensure`, in its
 own session, never forked from a CLI that may have threads) logs in once
 with the pinned host key and serves ``agent.sock`` in the machine's run
-directory. Each CLI invocation is one connection there and one new channel
-on the already authenticated transport — no TCP or SSH handshake per command,
+directory (Windows, which has no UNIX sockets in Python: a loopback TCP
+port and a random token, both in ``agent.addr`` in that user-only directory;
+a connection's first frame must be ``a`` with the token, or it is closed).
+Each CLI invocation is one connection there and one new channel on the
+already authenticated transport — no TCP or SSH handshake per command,
 and no paramiko import in the CLI. The agent also pushes the host's clock
 into the guest when it notices the host slept or was paused (wall clock
 jumped against the monotonic clock), and every 10 minutes otherwise.
@@ -48,8 +51,9 @@ if TYPE_CHECKING:
     from launcher.vm.target import Target
 
 SOCKET = "agent.sock"
+ADDR_FILE = "agent.addr"  # Windows: {"port": N, "token": HEX}
 PIDFILE = "agent.pid"
-REQUEST, STDIN, CLOSE_STDIN, RESIZE, SYNC = b"q", b"i", b"c", b"r", b"s"
+REQUEST, STDIN, CLOSE_STDIN, RESIZE, SYNC, AUTH = b"q", b"i", b"c", b"r", b"s", b"a"
 STDOUT, STDERR, EXIT = b"o", b"e", b"x"
 FATAL = "launcher agent: fatal: "
 CLOCK_EVERY = 600.0
@@ -57,20 +61,43 @@ EOF_GRACE = 2.0
 CLOCK_JUMP = 2.0
 
 
-def serve(m: Target) -> int:
+def listen(run_dir: str, tcp: bool) -> tuple[socket.socket, str, str | None]:
+    """The agent's listening socket, the file that tells clients where it is
+    (it appears only once the socket accepts), and the token (TCP only)."""
     import socket
+
+    if not tcp:
+        path = os.path.join(run_dir, SOCKET)
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        tmp = f"{path}.{os.getpid()}"
+        srv.bind(tmp)
+        os.chmod(tmp, 0o600)
+        srv.listen(64)
+        os.replace(tmp, path)
+        return srv, path, None
+    from launcher import fastjson
+
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    token = os.urandom(32).hex()
+    path = os.path.join(run_dir, ADDR_FILE)
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(fastjson.dumps({"port": srv.getsockname()[1], "token": token}))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return srv, path, token
+
+
+def serve(m: Target, tcp: bool | None = None) -> int:
+    from launcher.vm.hostpath import is_windows
 
     client = m.connect()
     transport = client.get_transport()
     assert transport is not None
     transport.set_keepalive(15)
-    path = os.path.join(m.run_dir, SOCKET)
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    tmp = f"{path}.{os.getpid()}"
-    srv.bind(tmp)
-    os.chmod(tmp, 0o600)
-    srv.listen(64)
-    os.replace(tmp, path)  # appears only once it accepts
+    srv, path, token = listen(m.run_dir, is_windows() if tcp is None else tcp)
     with open(os.path.join(m.run_dir, PIDFILE), "w") as f:
         f.write(str(os.getpid()))
     if m.machine is not None:
@@ -78,6 +105,12 @@ def serve(m: Target) -> int:
     srv.settimeout(1.0)
     if m.machine is not None:
         _update_guest(transport, m.command)
+    if m.machine is not None and m.machine.shares_via == "sftp":
+        from launcher.vm import sftpshare
+        from launcher.vm.hostpath import guest_path
+
+        for share in m.machine.shares:  # they live as long as this connection
+            sftpshare.mount(transport, share, guest_path(share))
     spare = Spare(transport, m.command)
     spare.refill()
     syncer = None
@@ -96,7 +129,7 @@ def serve(m: Target) -> int:
             except TimeoutError:
                 continue
             threading.Thread(target=_session, args=(transport, conn, m.command, spare,
-                                                    syncer), daemon=True).start()
+                                                    syncer, token), daemon=True).start()
         sys.stderr.write(f"launcher agent: the SSH connection to {m.label} ended\n")
     finally:
         for stale in (path, os.path.join(m.run_dir, PIDFILE)):
@@ -161,12 +194,15 @@ class Spare:
 
 
 def _session(transport: paramiko.Transport, conn: socket.socket, command: str,
-             spare: Spare | None = None, syncer: Syncer | None = None) -> None:
+             spare: Spare | None = None, syncer: Syncer | None = None,
+             token: str | None = None) -> None:
     """One CLI invocation: request, then bytes both ways until the exit code."""
     from launcher import fastjson
 
     buf = bytearray()
     try:
+        if token is not None and not _authenticated(conn, buf, token):
+            return
         first = _read_frame(conn, buf)
         if first is not None and first[0] == SYNC:
             warnings = syncer.sync() if syncer is not None else []
@@ -205,6 +241,22 @@ def _session(transport: paramiko.Transport, conn: socket.socket, command: str,
             pass
     finally:
         conn.close()
+
+
+def _authenticated(conn: socket.socket, buf: bytearray, token: str) -> bool:
+    """Whether the connection's first frame is the token (TCP: any local user
+    can connect to a loopback port; only the owner can read agent.addr)."""
+    import hmac
+
+    conn.settimeout(10.0)
+    try:
+        first = _read_frame(conn, buf)
+    except (OSError, ValueError):
+        return False
+    finally:
+        conn.settimeout(None)
+    return first is not None and first[0] == AUTH and hmac.compare_digest(
+        first[1], token.encode())
 
 
 def _read_frame(conn: socket.socket, buf: bytearray) -> tuple[bytes, bytes] | None:

@@ -1,6 +1,11 @@
 """The CLI's side of the host agent: start it if needed, send one request,
 relay stdin/stdout/stderr (a pty in raw mode with resizes), return the exit code.
 
+On Windows the agent listens on loopback TCP (launcher.vm.agent: ``agent.addr``
+and a token, sent first), stdin is relayed from a thread (``select`` takes
+only sockets there), a terminal is put in raw VT mode through the console API
+(launcher.vm.wincon) and its size is polled, as there is no SIGWINCH.
+
 Imports nothing heavy: no paramiko, no typer — the CLI stays a thin relay, so a
 forwarded command costs a unix-socket connection plus the guest's own work.
 """
@@ -15,6 +20,8 @@ import time
 from launcher.backend.linux.attachserver import frame, split_frames
 from launcher.errors import RuntimeFailure
 from launcher.vm.agent import (
+    ADDR_FILE,
+    AUTH,
     CLOSE_STDIN,
     EXIT,
     FATAL,
@@ -36,10 +43,28 @@ if TYPE_CHECKING:
 AGENT_START_TIMEOUT = 30.0
 
 
-def _connect(path: str) -> _socket.socket | None:
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+def _connect(run_dir: str, tcp: bool) -> _socket.socket | None:
+    """A connection to the agent of ``run_dir``, or None when none answers."""
+    if not tcp:
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            s.connect(os.path.join(run_dir, SOCKET))
+            return s
+        except OSError:
+            s.close()
+            return None
+    from launcher import fastjson
+
     try:
-        s.connect(path)
+        with open(os.path.join(run_dir, ADDR_FILE), "rb") as f:
+            addr = fastjson.loads(f.read())
+        port, token = int(addr["port"]), str(addr["token"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(frame(AUTH, token.encode()))
         return s
     except OSError:
         s.close()
@@ -48,8 +73,11 @@ def _connect(path: str) -> _socket.socket | None:
 
 def ensure(m: Target) -> _socket.socket:
     """A connection to the target's agent, starting the agent if it is not there."""
-    path = os.path.join(m.run_dir, SOCKET)
-    sock = _connect(path)
+    from launcher.vm import hostproc
+    from launcher.vm.hostpath import is_windows
+
+    tcp = is_windows()
+    sock = _connect(m.run_dir, tcp)
     if sock is not None:
         return sock
     import subprocess
@@ -59,13 +87,13 @@ def ensure(m: Target) -> _socket.socket:
     start = log.tell()
     try:
         proc = subprocess.Popen([sys.executable, "-m", "launcher.vm.agent", *m.agent_args],
-                                stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log, start_new_session=True, close_fds=True)
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                close_fds=True, **hostproc.spawn_flags())
     finally:
         log.close()
     deadline = time.monotonic() + AGENT_START_TIMEOUT
     while time.monotonic() < deadline:
-        sock = _connect(path)
+        sock = _connect(m.run_dir, tcp)
         if sock is not None:
             return sock
         if proc.poll() is not None:
@@ -89,11 +117,11 @@ def _why(log_path: str, start: int) -> str | None:
 
 
 def stop_agent(m: Machine) -> None:
-    import signal
+    from launcher.vm import hostproc
 
     try:
         with open(os.path.join(m.run_dir, PIDFILE)) as f:
-            os.kill(int(f.read()), signal.SIGTERM)
+            hostproc.terminate(int(f.read()), False)
     except (OSError, ValueError):
         pass
 
@@ -142,6 +170,10 @@ def _size() -> tuple[int, int]:
 
 
 def _raw(sock: _socket.socket, stdin: int) -> int:
+    from launcher.vm.hostpath import is_windows
+
+    if is_windows():
+        return _raw_windows(sock, stdin)
     import signal
     import termios
     import tty
@@ -149,8 +181,7 @@ def _raw(sock: _socket.socket, stdin: int) -> int:
     saved = termios.tcgetattr(stdin)
 
     def resize(*_: object) -> None:
-        cols, rows = _size()
-        sock.sendall(frame(RESIZE, rows.to_bytes(2, "big") + cols.to_bytes(2, "big")))
+        _send_size(sock)
 
     old = signal.signal(signal.SIGWINCH, resize)
     try:
@@ -161,7 +192,63 @@ def _raw(sock: _socket.socket, stdin: int) -> int:
         signal.signal(signal.SIGWINCH, old)
 
 
-def _relay(sock: _socket.socket, stdin: int | None) -> int:
+def _send_size(sock: _socket.socket) -> None:
+    cols, rows = _size()
+    sock.sendall(frame(RESIZE, rows.to_bytes(2, "big") + cols.to_bytes(2, "big")))
+
+
+def _raw_windows(sock: _socket.socket, stdin: int) -> int:
+    """The console in raw VT mode; its size polled (Windows has no SIGWINCH)."""
+    import threading
+
+    from launcher.vm import wincon
+
+    undo = wincon.raw_vt()
+    done = threading.Event()
+
+    def poll() -> None:
+        last = _size()
+        while not done.wait(0.25):
+            if _size() != last:
+                last = _size()
+                try:
+                    _send_size(sock)
+                except OSError:
+                    return
+
+    threading.Thread(target=poll, daemon=True).start()
+    try:
+        return _relay(sock, stdin)
+    finally:
+        done.set()
+        undo()
+
+
+def _relay(sock: _socket.socket, stdin: int | None, threaded: bool | None = None) -> int:
+    """Frames from the agent to stdout/stderr until the exit code; ``stdin``'s
+    bytes to the agent, by ``select`` with the socket or (Windows, where
+    ``select`` takes sockets only) from a thread of their own."""
+    from launcher.vm.hostpath import is_windows
+
+    if threaded if threaded is not None else is_windows():
+        if stdin is not None:
+            import threading
+
+            threading.Thread(target=_stdin_pump, args=(sock, stdin), daemon=True).start()
+        return _receive(sock, None)
+    return _receive(sock, stdin)
+
+
+def _stdin_pump(sock: _socket.socket, stdin: int) -> None:
+    try:
+        while data := os.read(stdin, 65536):
+            sock.sendall(frame(STDIN, data))
+        sock.sendall(frame(CLOSE_STDIN))
+    except OSError:
+        pass  # the session ended while we read
+
+
+def _receive(sock: _socket.socket, stdin: int | None) -> int:
     import select
 
     buf = bytearray()

@@ -19,6 +19,7 @@ used, never the running host's ``os.path``, for the same reason.
 from __future__ import annotations
 
 import ntpath
+import os
 import posixpath
 import sys
 
@@ -74,3 +75,17 @@ def contains(share: str, path: str, host: str | None = None) -> bool:
         return b == a or b.startswith(a.rstrip("\\") + "\\")
     a, b = posixpath.normpath(share), posixpath.normpath(path)
     return b == a or b.startswith(a.rstrip("/") + "/")
+
+
+TRANSPORT_ENV = "LAUNCHER_SHARES_VIA"  # 9p or sftp, read at machine init
+
+
+def default_transport(host: str | None = None) -> str:
+    """How a new machine's shares reach the guest: 9p where QEMU has it (not on
+    Windows), else sftp; ``LAUNCHER_SHARES_VIA`` picks one (sftp works anywhere)."""
+    chosen = os.environ.get(TRANSPORT_ENV, "")
+    if chosen not in ("", "9p", "sftp"):
+        raise UsageError(f"{TRANSPORT_ENV}={chosen!r}: expected 9p or sftp")
+    if chosen == "9p" and is_windows(host):
+        raise UsageError("QEMU for Windows has no 9p: shares go over sftp there")
+    return chosen or ("sftp" if is_windows(host) else "9p")

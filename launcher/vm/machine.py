@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 RECORD = "machine.json"
 DEFAULT_NAME = "default"
 _FIELDS = ("name", "arch", "cpus", "memory_mb", "disk_gb", "driver", "image_dir", "cmdline",
-           "shares", "created")
+           "shares", "shares_via", "created")
 
 
 def machines_dir(paths: Paths) -> str:
@@ -65,7 +65,7 @@ class Machine:
     """One machine's record plus where its files are."""
 
     __slots__ = ("arch", "cmdline", "cpus", "created", "dir", "disk_gb", "driver",
-                 "image_dir", "memory_mb", "name", "run_dir", "shares")
+                 "image_dir", "memory_mb", "name", "run_dir", "shares", "shares_via")
 
     def __init__(self, paths: Paths, name: str) -> None:
         self.name = check_name(name)
@@ -75,6 +75,9 @@ class Machine:
         self.cpus, self.memory_mb, self.disk_gb = 2, 2048, 10
         self.driver, self.image_dir, self.cmdline = "qemu", "", ""
         self.shares: list[str] = []
+        # how shares reach the guest: "9p" (QEMU's virtfs, mounted at boot) or "sftp"
+        # (reverse sshfs served by the host agent: launcher.vm.sftpshare)
+        self.shares_via = "9p"
         self.created = ""
 
     # -- files --------------------------------------------------------------

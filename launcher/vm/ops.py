@@ -79,6 +79,9 @@ def init(paths: Paths, name: str, *, cpus: int = 2, memory_mb: int = 2048, disk_
     m.image_dir = images.resolve(paths, image, m.arch)  # before anything is made
     m.cpus, m.memory_mb, m.disk_gb, m.driver = cpus, memory_mb, disk_gb, driver
     m.shares = [os.path.realpath(s) for s in shares or []]
+    from launcher.vm.hostpath import default_transport
+
+    m.shares_via = default_transport()
     m.cmdline = _cmdline(m.image_dir)
     m.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     os.makedirs(os.path.dirname(m.dir), mode=0o700, exist_ok=True)
@@ -126,7 +129,8 @@ def _populate(m: Machine) -> None:
     _write(fw["hostname"], m.name)
     from launcher.vm.hostpath import guest_path
 
-    _write(fw["shares"], "".join(f"{tag} {guest_path(path)}\n" for tag, path in m.share_tags()))
+    nine_p = m.share_tags() if m.shares_via == "9p" else []  # sftp: the agent mounts them
+    _write(fw["shares"], "".join(f"{tag} {guest_path(path)}\n" for tag, path in nine_p))
     _qemu_img(m)
 
 

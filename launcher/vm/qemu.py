@@ -116,7 +116,7 @@ def argv(m: Machine, qemu: str, accel: str, host: str | None = None,
     else:
         for key in sorted(m.fw_cfg_files()):
             args += ["-fw_cfg", f"name=opt/launcher/{key},file={_opt(m.fw_cfg_files()[key])}"]
-    for tag, path in [] if windows else m.share_tags():
+    for tag, path in [] if windows or m.shares_via != "9p" else m.share_tags():
         # security_model=none: the guest sees the host's owners and modes, and
         # writes as the user running QEMU (files stay the user's on the host).
         args += ["-virtfs", f"local,path={_opt(path)},mount_tag={tag},security_model=none,"

@@ -164,3 +164,17 @@ emit(rewrite.environment(options.HOT["run"], ["--env-file", {str(env_file)!r}, "
 """)
     assert out == ["-e", "A=1", "-e", "B=two words ", "-e", "HOSTVAR=from host",
                    "-e", "HOSTVAR=from host", "-e", "X=y", "busybox", "env"]
+
+
+def test_windows_console_is_set_up_and_restored() -> None:
+    out = run("win32", """
+import sys
+from launcher.cli import main
+from launcher.vm import wincon
+calls = []
+wincon.utf8_output = lambda: (calls.append("utf8"), lambda: calls.append("restored"))[1]
+restore = main._windows_console()
+restore()
+emit([calls, sys.stdout.errors])
+""")
+    assert out == [["utf8", "restored"], "replace"]

@@ -204,3 +204,76 @@ def test_only_commands_that_may_change_published_ports_sync(paths: Paths) -> Non
     portsync.add(m, "tcp", "0.0.0.0", 8080, lambda *a: None)
     assert syncer.relevant(["rm", "-f", "web"])  # a forward exists: it may have gone
     assert not syncer.relevant(["logs", "web"])
+
+
+def _serve_once(t: paramiko.Transport, srv: socket.socket, token: str | None) -> threading.Thread:
+    def accept() -> None:
+        conn, _ = srv.accept()
+        agent._session(t, conn, "guest", None, None, token)
+
+    worker = threading.Thread(target=accept, daemon=True)
+    worker.start()
+    return worker
+
+
+def test_windows_transport_loopback_tcp_with_a_token(
+        transport: tuple[paramiko.Transport, _Guest], tmp_path: Path) -> None:
+    """What a Windows host uses (no UNIX sockets there): the CLI finds port and
+    token in agent.addr, relays stdin from a thread, and gets the exit code."""
+    from launcher.vm import agentclient
+
+    t, _guest = transport
+    srv, addr_file, token = agent.listen(str(tmp_path), tcp=True)
+    try:
+        assert token is not None and oct(os.stat(addr_file).st_mode & 0o777) == "0o600"
+        doc = fastjson.loads(Path(addr_file).read_bytes())
+        assert doc == {"port": srv.getsockname()[1], "token": token}
+        worker = _serve_once(t, srv, token)
+        sock = agentclient._connect(str(tmp_path), tcp=True)
+        assert sock is not None
+        req = {"argv": ["ps"], "env": {}, "pty": None}
+        sock.sendall(frame(agent.REQUEST, fastjson.dumps(req).encode()))
+        r, w = os.pipe()
+        os.close(w)  # stdin at EOF: the pump thread sends close-stdin
+        out_r, out_w = os.pipe()
+        saved = os.dup(1)
+        os.dup2(out_w, 1)
+        try:
+            code = agentclient._relay(sock, r, threaded=True)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(out_w)
+        assert code == 0 and os.read(out_r, 1000) == b"exec 1: ps\n"
+        worker.join(10)
+        sock.close()
+        os.close(r)
+        os.close(out_r)
+    finally:
+        srv.close()
+
+
+def test_a_wrong_token_runs_nothing(transport: tuple[paramiko.Transport, _Guest],
+                                    tmp_path: Path) -> None:
+    t, guest = transport
+    srv, _, token = agent.listen(str(tmp_path), tcp=True)
+    try:
+        worker = _serve_once(t, srv, token)
+        sock = socket.create_connection(srv.getsockname())
+        req = {"argv": ["ps"], "env": {}, "pty": None}
+        sock.sendall(frame(agent.AUTH, b"0" * 64) + frame(agent.REQUEST,
+                                                            fastjson.dumps(req).encode()))
+        assert sock.recv(100) == b""  # closed, nothing answered
+        worker.join(10)
+        assert guest.execs == []
+        sock.close()
+    finally:
+        srv.close()
+
+
+def test_no_addr_file_no_connection(tmp_path: Path) -> None:
+    from launcher.vm import agentclient
+
+    assert agentclient._connect(str(tmp_path), tcp=True) is None
+    (tmp_path / agent.ADDR_FILE).write_text("{garbage")
+    assert agentclient._connect(str(tmp_path), tcp=True) is None
