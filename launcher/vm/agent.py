@@ -109,8 +109,10 @@ def serve(m: Target, tcp: bool | None = None) -> int:
         from launcher.vm import sftpshare
         from launcher.vm.hostpath import guest_path
 
-        for share in m.machine.shares:  # they live as long as this connection
-            sftpshare.mount(transport, share, guest_path(share))
+        # they live as long as this connection; mounted before we accept commands
+        late = sftpshare.mount_all(transport, [(s, guest_path(s)) for s in m.machine.shares])
+        for guest_dir in late:
+            sys.stderr.write(f"launcher agent: share {guest_dir} did not mount\n")
     spare = Spare(transport, m.command)
     spare.refill()
     syncer = None

@@ -34,10 +34,15 @@ SSHFS_OPTIONS = "slave,idmap=none,dir_cache=no"
 def mount_command(guest_dir: str) -> str:
     """What the guest runs on the channel: a fresh mount point, then sshfs in the
     foreground speaking SFTP on its stdin/stdout (paths quoted for sh)."""
-    q = "'" + guest_dir.replace("'", "'\\''") + "'"
+    q = _quote(guest_dir)
     return (f"modprobe fuse 2>/dev/null; mkdir -p {q} && "
             f"{{ mountpoint -q {q} && umount -l {q}; true; }} && "
             f"exec sshfs -f -o {SSHFS_OPTIONS} :/ {q}")
+
+
+def _quote(path: str) -> str:
+    """``path`` as one word for sh."""
+    return "'" + path.replace("'", "'\\''") + "'"
 
 
 class _Denied(Exception):
@@ -186,3 +191,30 @@ def mount(transport: paramiko.Transport, host_dir: str, guest_dir: str) -> threa
                               name=f"share {host_dir}")
     worker.start()
     return worker
+
+
+def mount_all(transport: paramiko.Transport, shares: list[tuple[str, str]],
+              timeout: float = 20.0) -> list[str]:
+    """Mount every (host dir, guest dir) and wait until the guest sees each one
+    mounted, so the first command after the agent starts finds its files; the
+    guest dirs that did not come up in time (their sshfs said why on stderr)."""
+    import time
+
+    for host_dir, guest_dir in shares:
+        mount(transport, host_dir, guest_dir)
+    waiting = [g for _, g in shares]
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        waiting = [g for g in waiting if not _mounted(transport, g)]
+        if waiting:
+            time.sleep(0.1)
+    return waiting
+
+
+def _mounted(transport: paramiko.Transport, guest_dir: str) -> bool:
+    chan = transport.open_session()
+    try:
+        chan.exec_command(f"mountpoint -q {_quote(guest_dir)}")
+        return chan.recv_exit_status() == 0
+    finally:
+        chan.close()

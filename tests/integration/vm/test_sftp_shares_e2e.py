@@ -1,0 +1,57 @@
+"""Shares over reverse sshfs in a real guest, as Windows hosts get them (QEMU
+has no 9p there), forced here with LAUNCHER_SHARES_VIA=sftp: the host agent
+serves the share over its SSH connection and ``-v`` binds it as with 9p."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.vm.conftest import IMAGE_CACHE, IMAGE_ENV, Vm, _qemu_system
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def sftp_vm() -> Iterator[Vm]:
+    image = os.environ.get(IMAGE_ENV)
+    tools = ("qemu-img",) if image else ("qemu-img", "mkfs.ext4", "depmod", "apt-get")
+    for tool in (_qemu_system(), *tools):
+        if shutil.which(tool) is None:
+            pytest.skip(f"the VM tests need {tool}")
+    os.makedirs(IMAGE_CACHE, mode=0o700, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="lt-vm-sftp-"))
+    share = base / "my share"  # a space, as Windows home folders often have
+    share.mkdir()
+    v = Vm(base / "root", share)
+    v.env["LAUNCHER_SHARES_VIA"] = "sftp"
+    try:
+        res = v.cli("machine", "init", "--memory", "1g", "--cpus", "2", "-v", str(share),
+                    *(["--image", image] if image else []))
+        assert res.returncode == 0, res.stderr
+        res = v.cli("machine", "start")
+        assert res.returncode == 0, res.stderr
+        yield v
+    finally:
+        v.cli("machine", "rm", "-f", timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_bind_mount_over_sftp(sftp_vm: Vm) -> None:
+    (sftp_vm.share / "in.txt").write_text("from the host\n")
+    res = sftp_vm.vm("run", "--rm", "-v", f"{sftp_vm.share}:/data", "busybox", "sh", "-c",
+                     "cat /data/in.txt && echo from the container > /data/out.txt")
+    assert (res.returncode, res.stdout) == (0, "from the host\n"), res.stderr
+    assert (sftp_vm.share / "out.txt").read_text() == "from the container\n"
+
+
+def test_no_9p_device_for_an_sftp_machine(sftp_vm: Vm) -> None:
+    machine = (sftp_vm.root / "storage" / "machines" / "default" / "machine.json").read_text()
+    assert '"shares_via": "sftp"' in machine
+    cmdline = Path(f"/proc/{sftp_vm.qemu_pid()}/cmdline").read_bytes()
+    assert b"-virtfs" not in cmdline
