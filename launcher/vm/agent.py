@@ -16,7 +16,9 @@ jumped against the monotonic clock), and every 10 minutes otherwise.
 Protocol: attachserver's frames (type byte, 4-byte length, payload).
 client → agent: ``q`` request JSON ``{"argv": [...], "env": {...}, "pty":
 [term, cols, rows] | null}`` first; then ``i`` stdin bytes, ``c`` close
-stdin, ``r`` resize (rows, cols: 2 bytes each). Or ``s`` alone: make the
+stdin, ``r`` resize (rows, cols: 2 bytes each), ``k`` a signal (one byte:
+its number) for the guest's launcher, which forwards it as the native CLI does
+(Ctrl-C on the host without ``-t``, as Docker's sig-proxy). Or ``s`` alone: make the
 machine's port forwards match its containers now (launcher.vm.portsync),
 answered with warnings on stderr and exit 0.
 agent → client: ``o`` stdout, ``e`` stderr, ``x`` exit code (4 bytes, signed).
@@ -43,6 +45,7 @@ from launcher.backend.linux.attachserver import frame, split_frames
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
     from typing import Any
 
     import paramiko
@@ -54,6 +57,7 @@ SOCKET = "agent.sock"
 ADDR_FILE = "agent.addr"  # Windows: {"port": N, "token": HEX}
 PIDFILE = "agent.pid"
 REQUEST, STDIN, CLOSE_STDIN, RESIZE, SYNC, AUTH = b"q", b"i", b"c", b"r", b"s", b"a"
+SIGNAL = b"k"  # client -> agent: one byte, a signal number for the guest command
 STDOUT, STDERR, EXIT = b"o", b"e", b"x"
 FATAL = "launcher agent: fatal: "
 CLOCK_EVERY = 600.0
@@ -223,12 +227,13 @@ def _session(transport: paramiko.Transport, conn: socket.socket, command: str,
             if pty:
                 chan.get_pty(term=str(pty[0]), width=int(pty[1]), height=int(pty[2]))
             chan.exec_command(command)
-        fwd = {"argv": req["argv"], "env": req.get("env", {})}
+        session = os.urandom(16).hex()
+        fwd = {"argv": req["argv"], "env": req.get("env", {}), "session": session}
         if req.get("stage") is not None:
             fwd["stage"] = req["stage"]
         line = fastjson.dumps(fwd)
         chan.sendall(line.encode() + b"\n")
-        code = _pump(conn, chan, buf)
+        code = _pump(conn, chan, buf, lambda signum: _signal(transport, session, signum))
         if syncer is not None:
             syncer.session_ended(req["argv"])
         conn.sendall(frame(EXIT, code.to_bytes(4, "big", signed=True)))
@@ -275,14 +280,31 @@ def _read_frame(conn: socket.socket, buf: bytearray) -> tuple[bytes, bytes] | No
         buf += chunk
 
 
-def _pump(conn: socket.socket, chan: paramiko.Channel, buf: bytearray) -> int:
+def _signal(transport: paramiko.Transport, session: str, signum: int) -> None:
+    """Send ``signum`` to the guest process serving ``session`` (launcher.vm.guest
+    registered its pid); best effort, on a channel of its own."""
+    from launcher.vm.guest import SESSIONS
+
+    if not 0 < signum < 65:
+        return
+    try:
+        chan = transport.open_session()
+        chan.exec_command(f"kill -{signum} $(cat {SESSIONS}/{session}) 2>/dev/null")
+        chan.recv_exit_status()
+        chan.close()
+    except Exception:
+        pass  # the command ended meanwhile, or the transport went
+
+
+def _pump(conn: socket.socket, chan: paramiko.Channel, buf: bytearray,
+          signal: Callable[[int], None] | None = None) -> int:
     import select
 
     from launcher.vm.sshconn import exit_code
 
     client_open, done = True, 0.0
     for kind, payload in split_frames(buf):
-        client_open = _from_client(chan, kind, payload) and client_open
+        client_open = _from_client(chan, kind, payload, signal) and client_open
     while True:
         fds: list[Any] = [chan] + ([conn] if client_open else [])
         ready = select.select(fds, [], [], 1.0)[0]
@@ -298,7 +320,7 @@ def _pump(conn: socket.socket, chan: paramiko.Channel, buf: bytearray) -> int:
                 chan.shutdown_write()
             buf += chunk
             for kind, payload in split_frames(buf):
-                _from_client(chan, kind, payload)
+                _from_client(chan, kind, payload, signal)
         if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
             if chan.eof_received:
                 return exit_code(chan)
@@ -309,8 +331,11 @@ def _pump(conn: socket.socket, chan: paramiko.Channel, buf: bytearray) -> int:
                 return exit_code(chan)
 
 
-def _from_client(chan: paramiko.Channel, kind: bytes, payload: bytes) -> bool:
-    if kind == STDIN:
+def _from_client(chan: paramiko.Channel, kind: bytes, payload: bytes,
+                 signal: Callable[[int], None] | None = None) -> bool:
+    if kind == SIGNAL and len(payload) == 1 and signal is not None:
+        threading.Thread(target=signal, args=(payload[0],), daemon=True).start()
+    elif kind == STDIN:
         chan.sendall(payload)
     elif kind == CLOSE_STDIN:
         chan.shutdown_write()

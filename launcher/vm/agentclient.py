@@ -28,6 +28,7 @@ from launcher.vm.agent import (
     PIDFILE,
     REQUEST,
     RESIZE,
+    SIGNAL,
     SOCKET,
     STDERR,
     STDIN,
@@ -248,21 +249,50 @@ def _stdin_pump(sock: _socket.socket, stdin: int) -> None:
         pass  # the session ended while we read
 
 
+SIGINT_NUMBER = 2
+INTERRUPTS_TO_GIVE_UP = 3  # the third Ctrl-C leaves even if the guest does not answer
+
+
+class _Relay:
+    """The bytes received but not yet a whole frame, and whether stdin is still
+    being read: kept across a Ctrl-C, which interrupts the loop anywhere."""
+
+    __slots__ = ("buf", "reading")
+
+    def __init__(self, reading: bool) -> None:
+        self.buf = bytearray()
+        self.reading = reading
+
+
 def _receive(sock: _socket.socket, stdin: int | None) -> int:
+    """Relay until the exit code; Ctrl-C (KeyboardInterrupt, on Windows too) goes
+    to the guest's command as SIGINT, as Docker's sig-proxy does."""
+    relay = _Relay(stdin is not None)
+    interrupts = 0
+    while True:
+        try:
+            return _receive_frames(sock, stdin, relay)
+        except KeyboardInterrupt:
+            interrupts += 1
+            if interrupts >= INTERRUPTS_TO_GIVE_UP:
+                raise
+            sock.sendall(frame(SIGNAL, bytes([SIGINT_NUMBER])))
+
+
+def _receive_frames(sock: _socket.socket, stdin: int | None, relay: _Relay) -> int:
     import select
 
-    buf = bytearray()
-    reading = stdin is not None
+    buf = relay.buf
     while True:
-        fds = [sock.fileno()] + ([stdin] if reading and stdin is not None else [])
+        fds = [sock.fileno()] + ([stdin] if relay.reading and stdin is not None else [])
         try:
             ready = select.select(fds, [], [])[0]
         except InterruptedError:
             continue
-        if reading and stdin in ready:
+        if relay.reading and stdin in ready:
             data = os.read(stdin, 65536)
             sock.sendall(frame(STDIN, data) if data else frame(CLOSE_STDIN))
-            reading = bool(data)
+            relay.reading = bool(data)
         if sock.fileno() in ready:
             chunk = sock.recv(65536)
             if not chunk:

@@ -72,11 +72,12 @@ class Request:
     machine's running containers publish; op ``update`` installs the host's
     launcher package, sent on stdin (launcher.vm.selfsync)."""
 
-    __slots__ = ("argv", "digest", "env", "op", "stage")
+    __slots__ = ("argv", "digest", "env", "op", "session", "stage")
 
     def __init__(self, op: str, argv: list[str], env: dict[str, str],
                  stage: dict[str, Any] | None = None, digest: str = "") -> None:
         self.op, self.argv, self.env, self.stage = op, argv, env, stage
+        self.session = ""  # the agent's id for it: where Ctrl-C on the host is sent
         self.digest = digest  # op update: the host package's (launcher.vm.selfsync)
 
 
@@ -108,7 +109,36 @@ def read_request(fd: int = 0) -> Request:
                                           for k, v in env.items())):
         raise ValueError("env must map strings to strings")
     env = {k: v for k, v in env.items() if k.startswith(ALLOWED_ENV_PREFIXES)}
-    return Request(op, argv, env, _stage(doc.get("stage"), argv))
+    req = Request(op, argv, env, _stage(doc.get("stage"), argv))
+    session = doc.get("session", "")
+    if not (isinstance(session, str) and (session == "" or _is_session(session))):
+        raise ValueError("session must be 32 hex digits")
+    req.session = session
+    return req
+
+
+SESSIONS = "/run/launcher/sessions"  # SESSION_ID -> the pid serving it, for signals
+
+
+def _is_session(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+def register_session(session: str, directory: str = SESSIONS) -> None:
+    """Where the agent finds this process to signal it (Ctrl-C on the host);
+    entries of processes that are gone are removed on the way."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for name in os.listdir(directory):
+        try:
+            with open(os.path.join(directory, name)) as f:
+                os.kill(int(f.read()), 0)
+        except (OSError, ValueError):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
+    with open(os.path.join(directory, session), "w") as f:
+        f.write(str(os.getpid()))
 
 
 def _stage(stage: Any, argv: list[str]) -> dict[str, Any] | None:
@@ -198,6 +228,8 @@ def main(machine: bool = False) -> int:
     if machine:  # a --host target (launcher-remote) has no boot scripts
         wait_ready()
     os.environ.update(req.env)
+    if req.session:
+        register_session(req.session)
     if req.stage is not None:
         from launcher.errors import LauncherError
 

@@ -227,6 +227,19 @@ def test_ssh_dropped_mid_run_keeps_the_container(vm: Vm) -> None:
     assert vm.vm("rm", "-f", "sleeper").returncode == 0
 
 
+def test_ctrl_c_reaches_the_container(vm: Vm) -> None:
+    """Ctrl-C on the host without -t: the agent signals the guest's launcher,
+    which forwards SIGINT to the container (Docker's sig-proxy)."""
+    proc = vm.popen("run", "--rm", "--name", "int", "busybox", "sh", "-c",
+                    "trap 'echo got INT; exit 3' INT; echo ready; "
+                    "while true; do sleep 0.2; done")
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out) == (3, "got INT\n"), err
+
+
 def test_qemu_killed_mid_command(vm: Vm) -> None:
     proc = vm.popen("run", "--rm", "busybox", "sleep", "600")
     time.sleep(8)

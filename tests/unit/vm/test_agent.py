@@ -277,3 +277,37 @@ def test_no_addr_file_no_connection(tmp_path: Path) -> None:
     assert agentclient._connect(str(tmp_path), tcp=True) is None
     (tmp_path / agent.ADDR_FILE).write_text("{garbage")
     assert agentclient._connect(str(tmp_path), tcp=True) is None
+
+
+def test_ctrl_c_on_the_host_becomes_a_signal_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client: a KeyboardInterrupt while relaying sends SIGINT on; the third
+    one leaves. The agent: a signal frame reaches the session's signal sender."""
+    from launcher.vm import agentclient
+
+    ours, theirs = socket.socketpair()
+    calls = {"n": 0}
+    real = agentclient._receive_frames
+
+    def interrupted(sock: socket.socket, stdin: int | None, relay: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return real(sock, stdin, relay)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(agentclient, "_receive_frames", interrupted)
+    theirs.sendall(frame(agent.EXIT, (130).to_bytes(4, "big", signed=True)))
+    assert agentclient._receive(ours, None) == 130
+    kind, payload = split_frames(bytearray(theirs.recv(100)))[0]
+    assert (kind, payload) == (agent.SIGNAL, b"\x02")
+
+    def always(sock: socket.socket, stdin: int | None, relay: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(agentclient, "_receive_frames", always)
+    with pytest.raises(KeyboardInterrupt):
+        agentclient._receive(ours, None)
+    ours.close()
+    theirs.close()
+    got: list[int] = []
+    assert agent._from_client(None, agent.SIGNAL, b"\x02", got.append)  # type: ignore[arg-type]
+    _wait(lambda: got == [2])

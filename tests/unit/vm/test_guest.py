@@ -129,3 +129,30 @@ def test_a_staged_tar_with_anything_else_is_refused(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert os.listdir(tmp_path / "stage") == []
+
+
+def test_a_session_registers_the_pid_the_agent_signals(tmp_path: Path) -> None:
+    sid = "0123456789abcdef" * 2
+    fd = _fd(b'{"argv": ["ps"], "env": {}, "session": "' + sid.encode() + b'"}\n')
+    try:
+        assert guest.read_request(fd).session == sid
+    finally:
+        os.close(fd)
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    (sessions / ("f" * 32)).write_text("999999999")  # a process long gone
+    guest.register_session(sid, str(sessions))
+    assert os.listdir(sessions) == [sid]
+    assert (sessions / sid).read_text() == str(os.getpid())
+
+
+@pytest.mark.parametrize("session", ["../../etc/passwd", "ABC", "0" * 31, 42])
+def test_a_session_id_is_32_hex_digits(session: object) -> None:
+    import json
+
+    fd = _fd(json.dumps({"argv": ["ps"], "env": {}, "session": session}).encode() + b"\n")
+    try:
+        with pytest.raises(ValueError, match="session"):
+            guest.read_request(fd)
+    finally:
+        os.close(fd)
