@@ -74,3 +74,23 @@ def test_the_wheel_installs_into_a_fresh_venv(dist: Path, tmp_path: Path) -> Non
     out = subprocess.run([str(bindir / "launcher-runtime"), "--version"], capture_output=True,
                          text=True, timeout=120, check=True, env=env).stdout
     assert __version__ in out
+
+
+def test_pipx_install(dist: Path, tmp_path: Path) -> None:
+    """``pipx install launcher`` (here: the wheel just built) gives working
+    ``launcher`` and ``launcher-runtime`` commands in pipx's bin directory."""
+    pytest.importorskip("pipx", reason="pip install -e '.[test]'")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAUNCHER_", "PIPX_"))}
+    env.update(PIPX_HOME=str(tmp_path / "home"), PIPX_BIN_DIR=str(tmp_path / "bin"),
+               PIPX_MAN_DIR=str(tmp_path / "man"), LAUNCHER_ROOT=str(tmp_path / "root"))
+    wheel = dist / f"launcher-{__version__}-py3-none-any.whl"
+    res = subprocess.run([sys.executable, "-m", "pipx", "install", str(wheel)],
+                         capture_output=True, text=True, timeout=600, check=False, env=env)
+    if res.returncode != 0 and "No matching distribution" in res.stdout + res.stderr:
+        pytest.skip("the package index is not reachable for the dependencies")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    for command in ("launcher", "launcher-runtime"):
+        out = subprocess.run([str(tmp_path / "bin" / command), "--version"],
+                             capture_output=True, text=True, timeout=120, check=True, env=env)
+        assert __version__ in out.stdout
+
