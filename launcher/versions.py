@@ -4,10 +4,11 @@ backend, the guest (Docker's Client/Server split, with the machine in between).
 * Client — this launcher: version, Python, OS/arch.
 * Backend — ``native`` (this Linux kernel: release, cgroup layout, rootless or
   not) or ``vm`` (the default machine: name, state, driver, accelerator).
-* Guest — on the VM backend, what the machine boots: launcher's version and the
-  kernel recorded in its image (``image.json``: provision/build.py writes both),
-  and the guest's running kernel once it is up (asked over SSH only with
-  ``live=True``: starting SSH costs ~0.3 s).
+* Guest — on the VM backend: launcher's version and the kernel in the running
+  guest, as the host agent found them when it connected (``guest.json``:
+  launcher there is the host's once the agent has synced it, launcher.vm.
+  selfsync); for a stopped machine, what its image records (``image.json``,
+  written by provision/build.py).
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def vm(paths: Paths, name: str = "default") -> tuple[dict[str, object], dict[str
         return backend, None
     state, _detail = status(m)
     backend.update({"State": state, "Driver": m.driver, "Accelerator": _accel(m)})
-    return backend, guest_of(m.image_dir)
+    guest = guest_of(m.image_dir)
+    if state == "running":
+        guest.update(_live(m))  # what the host agent found in the running guest
+    return backend, guest
 
 
 def guest_of(image_dir: str) -> dict[str, object]:
@@ -69,6 +73,16 @@ def guest_of(image_dir: str) -> dict[str, object]:
     doc = doc if isinstance(doc, dict) else {}
     return {"Version": doc.get("launcher_version") or "unknown (image built before 0.1.0)",
             "Kernel": doc.get("kernel_version") or "unknown", "Arch": doc.get("arch") or ""}
+
+
+def _live(m: Machine) -> dict[str, object]:
+    try:
+        with open(os.path.join(m.run_dir, "guest.json"), "rb") as f:
+            doc = fastjson.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in doc.items() if k in ("Version", "Kernel")} \
+        if isinstance(doc, dict) else {}
 
 
 def _accel(m: Machine) -> str:

@@ -108,7 +108,7 @@ def serve(m: Target, tcp: bool | None = None) -> int:
         threading.Thread(target=_clock_loop, args=(transport,), daemon=True).start()
     srv.settimeout(1.0)
     if m.machine is not None:
-        _update_guest(transport, m.command)
+        record_guest(transport, m.run_dir, _update_guest(transport, m.command))
     if m.machine is not None and m.machine.shares_via == "sftp":
         from launcher.vm import sftpshare
         from launcher.vm.hostpath import guest_path
@@ -151,16 +151,34 @@ def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _update_guest(transport: paramiko.Transport, command: str) -> None:
+def _update_guest(transport: paramiko.Transport, command: str) -> bool:
     """The machine's launcher becomes the host's (launcher.vm.selfsync)."""
     from launcher.errors import LauncherError
     from launcher.vm import selfsync
 
+    synced = False
     try:
         if selfsync.ensure(transport, command):
             sys.stderr.write("launcher agent: updated launcher in the machine\n")
+        synced = True
     except LauncherError as exc:  # the old one still works: say so, go on
         sys.stderr.write(f"launcher agent: WARNING: {exc}\n")
+    return synced
+
+
+def record_guest(transport: paramiko.Transport, run_dir: str, synced: bool) -> None:
+    """What ``launcher version`` reports of the running guest (``guest.json``):
+    its kernel, and launcher's version there (the host's once synced)."""
+    from launcher import __version__, fastjson
+    from launcher.vm import selfsync
+
+    code, out = selfsync.run_fixed(transport, "uname -r")
+    doc = {"Version": __version__ if synced else "unknown (not synced: see agent.log)",
+           "Kernel": out.decode(errors="replace").strip() if code == 0 else "unknown"}
+    tmp = os.path.join(run_dir, f"guest.json.{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(fastjson.dumps(doc))
+    os.replace(tmp, os.path.join(run_dir, "guest.json"))
 
 
 class Spare:

@@ -90,6 +90,11 @@ def ensure(transport: paramiko.Transport, command: str) -> bool:
     return True
 
 
+def run_fixed(transport: paramiko.Transport, command: str) -> tuple[int, bytes]:
+    """A fixed guest command (nothing from any input in it): exit code, output."""
+    return _exec(transport, command, b"")
+
+
 def _exec(transport: paramiko.Transport, command: str, stdin: bytes) -> tuple[int, bytes]:
     chan = transport.open_session()
     try:

@@ -227,6 +227,17 @@ def test_ssh_dropped_mid_run_keeps_the_container(vm: Vm) -> None:
     assert vm.vm("rm", "-f", "sleeper").returncode == 0
 
 
+def test_version_shows_client_backend_and_guest(vm: Vm) -> None:
+    assert vm.vm("ps").returncode == 0  # the agent is up and has looked at the guest
+    res = vm.vm("version", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["Backend"]["Name"] == "vm" and doc["Backend"]["State"] == "running"
+    assert doc["Backend"]["Accelerator"] in ("kvm", "tcg", "hvf", "whpx")
+    assert doc["Guest"]["Version"] == doc["Client"]["Version"]  # synced from the host
+    assert doc["Guest"]["Kernel"][0].isdigit()
+
+
 def test_ctrl_c_reaches_the_container(vm: Vm) -> None:
     """Ctrl-C on the host without -t: the agent signals the guest's launcher,
     which forwards SIGINT to the container (Docker's sig-proxy)."""

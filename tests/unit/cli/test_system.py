@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +51,29 @@ def test_group_without_subcommand_shows_help(
     assert main.run_cli(["system"]) == 0
     out, err = capsys.readouterr()
     assert "info" in out and err == ""
+
+
+def test_version_on_the_vm_backend_reports_the_guest(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from launcher import versions
+    from launcher.paths import Paths
+    from launcher.vm import machine as machine_mod
+
+    paths = Paths(str(tmp_path / "s"), str(tmp_path / "t"), str(tmp_path / "c"))
+    m = machine_mod.Machine(paths, "default")
+    m.image_dir = str(tmp_path / "img")
+    os.makedirs(m.image_dir)
+    os.makedirs(m.run_dir)
+    (Path(m.image_dir) / "image.json").write_text(
+        '{"arch": "x86_64", "kernel_version": "6.1.0-old", "launcher_version": "0.0.9"}')
+    monkeypatch.setattr(machine_mod.Machine, "load", classmethod(lambda cls, p, n: m))
+    monkeypatch.setattr(machine_mod, "status", lambda _m: ("stopped", ""))
+    report = versions.report(paths, "vm")
+    assert report["Backend"]["Name"] == "vm" and report["Backend"]["State"] == "stopped"
+    assert report["Guest"] == {"Version": "0.0.9", "Kernel": "6.1.0-old", "Arch": "x86_64"}
+    (Path(m.run_dir) / "guest.json").write_text('{"Version": "0.1.0", "Kernel": "6.1.0-26"}')
+    (Path(m.run_dir) / "accel").write_text("tcg\n")
+    monkeypatch.setattr(machine_mod, "status", lambda _m: ("running", "pid 1"))
+    report = versions.report(paths, "vm")
+    assert report["Guest"]["Version"] == "0.1.0" and report["Guest"]["Kernel"] == "6.1.0-26"
+    assert report["Backend"]["Accelerator"] == "tcg"
