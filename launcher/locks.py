@@ -4,12 +4,18 @@ The lock belongs to the open file description: it is released when the fd is
 closed, on ``__exit__`` or when the process dies, so a killed holder never
 leaves a lock behind. The fds are O_CLOEXEC, so no child inherits one.
 ``fcntl`` is imported when a lock is taken, so importing this module costs
-nothing on paths that never lock, and works where there is no ``fcntl``.
+nothing on paths that never lock, and works where there is no ``fcntl``. On
+Windows (the VM backend's host side: port forwards, machines) a lock file is
+held with ``msvcrt.locking`` on its first byte, which Windows also releases
+when the handle closes or the process dies.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+
+from launcher import osflags
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,11 +49,9 @@ class _Flock:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        import fcntl
-
         self._fd = self._open()
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            _lock(self._fd)
         except BaseException:
             os.close(self._fd)
             raise
@@ -75,4 +79,22 @@ class FileLock(_Flock):
 
     def _open(self) -> int:
         make_private_dirs(os.path.dirname(self.path))
-        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | osflags.NOFOLLOW | osflags.BINARY
+                       | osflags.CLOEXEC, 0o600)
+
+
+def _lock(fd: int) -> None:
+    """Block until this process holds the exclusive lock of ``fd``."""
+    if sys.platform == "win32":
+        import msvcrt  # type: ignore[import-not-found,unused-ignore]
+
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined,unused-ignore]
+                return
+            except OSError:  # LK_LOCK gives up after ~10 s: keep waiting, as flock does
+                continue
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX)
+

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: ruff and mypy over launcher/, actionlint and zizmor over
-# the workflows, then the pytest suite. All of them always run; the script exits
+# the workflows, the pytest suite, then the unit suite again with the platform
+# simulated as darwin and as win32. All of them always run; the script exits
 # non-zero if any of them failed, and also when pytest collected no test (its exit
 # code 5), so "nothing ran" is never green.
 #
@@ -52,6 +53,27 @@ case $rc in
     124 | 137) say "pytest ran past ${LAUNCHER_TEST_TIMEOUT:-4200}s and was stopped"; failed+=(pytest) ;;
     *) failed+=(pytest) ;;
 esac
+
+# When the whole suite ran: the unit suite again as if on macOS, and the parts
+# that run on a Windows host as if on Windows (tests/unit/portable/sim.py:
+# sys.platform switched, what the platform lacks taken away). All of tests/unit
+# cannot run as win32 on Linux: the standard library's own Windows branches (ssl,
+# msvcrt, pytest's console) need Windows itself; CI's windows job runs them there.
+WIN32_UNITS=(tests/unit/portable tests/unit/cli tests/unit/doctor tests/unit/ci
+             tests/unit/vm/test_wincon.py tests/unit/vm/test_hostproc.py
+             tests/unit/vm/test_shares_via.py tests/unit/vm/test_target.py
+             tests/unit/test_settings.py tests/unit/test_runopts.py tests/unit/test_log.py
+             tests/unit/test_quicktoml.py)
+if [ "$*" = "tests" ]; then
+    for plat in darwin win32; do
+        units=(tests/unit)
+        [ "$plat" = darwin ] || units=("${WIN32_UNITS[@]}")
+        say "unit tests with the platform simulated as $plat: ${units[*]}"
+        timeout --kill-after=60 1800 "$PY" -m tests.unit.portable.run_simulated "$plat" -q \
+            -m "not slow" -p no:cacheprovider "${units[@]}" </dev/null \
+            || failed+=("simulated-$plat")
+    done
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
     say "FAILED: ${failed[*]}"

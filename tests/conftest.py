@@ -40,6 +40,27 @@ def _is_root_on_linux() -> bool:
     return sys.platform.startswith("linux") and os.geteuid() == 0
 
 
+# Unit tests of code that only ever runs on a Linux kernel (the native backend,
+# its seccomp compiler, network plumbing, image store, launcher-runtime and the
+# guest image recipe): through fakes, but with Linux's os constants and modules,
+# so they run on Linux hosts only. The rest of tests/unit runs on macOS and
+# Windows too (and simulated on Linux: tests/unit/portable/run_simulated.py).
+LINUX_ONLY_UNIT_DIRS = ("backend/linux", "seccomp", "network", "runtime", "image", "provision",
+                        "test_copyops.py", "test_fsutil.py", "test_mountinfo.py",
+                        "test_locks.py", "test_host_layout.py", "test_paths_runtime.py",
+                        "registry", "cli/test_exec_user.py")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Off Linux, the Linux-only unit tests are not even imported (their modules
+    use Linux's os constants at import time)."""
+    if sys.platform.startswith("linux"):
+        return None
+    unit = Path(__file__).parent / "unit"
+    return True if any(collection_path.is_relative_to(unit / d)
+                       for d in LINUX_ONLY_UNIT_DIRS) else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     integration = Path(__file__).parent / "integration"
     skip_root = pytest.mark.skip(reason="needs root on Linux (run as root to include it)")
@@ -47,7 +68,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     is_root = _is_root_on_linux()
     want_vm = _want_vm(is_root)
     for item in items:
-        if item.path.is_relative_to(integration) and item.get_closest_marker("root") is None:
+        vm_off_linux = item.get_closest_marker("vm") is not None \
+            and not sys.platform.startswith("linux")  # QEMU is all a VM test needs there
+        if item.path.is_relative_to(integration) and item.get_closest_marker("root") is None \
+                and not vm_off_linux:
             item.add_marker(pytest.mark.root)
         if item.get_closest_marker("root") is not None and not is_root:
             item.add_marker(skip_root)
@@ -61,7 +85,11 @@ def _want_vm(is_root: bool) -> bool:
     flag = os.environ.get("LAUNCHER_TEST_VM", "")
     if flag in ("0", "1"):
         return flag == "1"
-    return is_root and shutil.which(f"qemu-system-{os.uname().machine}") is not None
+    import platform
+
+    machine = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine().lower(),
+                                                           platform.machine().lower())
+    return is_root and shutil.which(f"qemu-system-{machine}") is not None
 
 
 _session_cgroups: set[str] = set()

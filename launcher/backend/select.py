@@ -9,7 +9,9 @@ if TYPE_CHECKING:
 
 
 def select_backend(paths: Paths, os_name: str | None = None) -> Backend:
-    """Linux → the native backend; elsewhere the VM backend (not available yet)."""
+    """The native backend, on Linux. Elsewhere the CLI forwards commands to a
+    machine before any backend is needed (launcher.vm.forward), so reaching
+    here off Linux (``--backend native``, a direct API call) is a clear error."""
     from launcher import host
 
     name = os_name or host.os_name()
@@ -34,6 +36,6 @@ def _unsupported(name: str) -> Exception:
     from launcher.errors import UnsupportedError
 
     return UnsupportedError(
-        f"launcher cannot run containers on {name} yet: it needs a Linux kernel, and the "
-        "Linux VM backend for macOS and Windows is not part of this version"
+        f"the native backend needs a Linux kernel, and this is {name}: containers run in "
+        "a launcher machine here (--backend vm, the default on this host)"
     )

@@ -22,7 +22,6 @@ The file, in Docker's order (the resolver takes the first match, so a user's
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import stat
 
@@ -153,6 +152,8 @@ def rewrite_hosts(path: str, content: str) -> None:
     lock_fd = _open(path + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
+            import fcntl  # here: the CLI imports this module to check --add-host, on any host
+
             fcntl.flock(lock_fd, fcntl.LOCK_EX)  # released when lock_fd is closed
         except OSError as exc:
             raise RuntimeFailure(f"locking {path}{LOCK_SUFFIX}: {exc.strerror}") from exc

@@ -90,6 +90,7 @@ def test_env_file_directory(tmp_path: Path) -> None:
         runopts.env_file(str(tmp_path))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no FIFOs on Windows")
 def test_env_file_fifo_does_not_block(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

@@ -61,8 +61,9 @@ class Vm:
     def qemu_pid(self) -> int | None:
         try:
             pid = int((self.run_dir / "qemu.pid").read_text())
-            os.kill(pid, 0)
-            return pid
+            from launcher.vm import hostproc
+
+            return pid if hostproc.exists(pid) else None
         except (OSError, ValueError):
             return None
 

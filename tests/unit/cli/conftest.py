@@ -46,6 +46,13 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEngine]:
     monkeypatch.setitem(sys.modules, "launcher.engine", fake)
     # `from launcher import engine` reads the package attribute first, if a real one exists
     monkeypatch.setattr(launcher, "engine", fake, raising=False)
+    # the fake engine stands for a native backend on any host: only an explicit
+    # vm backend (or a bad name, checked as usual) leaves it
+    from launcher.cli import main
+
+    real_use_vm = main._use_vm
+    monkeypatch.setattr(main, "_use_vm", lambda backend: backend not in (None, "", "native")
+                        and real_use_vm(backend))
     monkeypatch.delenv("LAUNCHER_ROOT", raising=False)
     monkeypatch.delenv("LAUNCHER_DEBUG", raising=False)
     monkeypatch.setenv("COLUMNS", "200")  # rich help: no wrapping of option names

@@ -34,7 +34,9 @@ def test_bad_format(engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> N
     )
 
 
-def test_version_command(engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
+def test_version_command(engine: FakeEngine, capsys: pytest.CaptureFixture[str],
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAUNCHER_BACKEND", "native")  # what this test looks at, on any host
     assert main.run_cli(["version", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["Client"]["Version"] == __version__

@@ -1,8 +1,9 @@
 """launcher as if on macOS or Windows, in a fresh interpreter on this host.
 
 ``sys.platform`` is switched before launcher is imported, and launcher's own
-imports of the Linux-only modules (fcntl, termios, resource, ctypes, pyroute2)
-fail; for "win32" the POSIX-only ``os.O_*`` open flags are gone too.
+imports of what that platform lacks fail: pyroute2 on macOS; fcntl, termios,
+resource, ctypes and pyroute2 on Windows, where the POSIX-only ``os.O_*``
+open flags are gone too.
 Third-party libraries are left to import as they would on that platform,
 except on "win32", where typer/rich are loaded before the switch (their
 Windows console layer needs kernel32, which this host cannot provide), and
@@ -33,7 +34,10 @@ sysconfig.get_config_vars()  # cache now: its lookup is keyed by sys.platform
 platform = sys.argv.pop(1)
 if platform == "win32":
     import pydantic, rich.console, typer, typer.main, typer.rich_utils  # noqa: E401
-BLOCKED = {"fcntl", "termios", "resource", "ctypes", "_ctypes", "pyroute2"}
+    import ssl  # its Windows branch needs _ssl's Windows functions
+# Windows has none of these; macOS has all but pyroute2 (Linux's netlink)
+BLOCKED = ({"fcntl", "termios", "resource", "ctypes", "_ctypes", "pyroute2"}
+           if platform == "win32" else {"pyroute2"})
 
 
 def importer():
@@ -53,6 +57,11 @@ class Blocker(importlib.abc.MetaPathFinder):
 for loaded in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
     del sys.modules[loaded]
 sys.meta_path.insert(0, Blocker())
+if platform == "darwin":  # urllib asks macOS's SystemConfiguration for proxies
+    import types
+    sys.modules["_scproxy"] = types.SimpleNamespace(
+        _get_proxy_settings=lambda: {"exclude_simple": False, "exceptions": ()},
+        _get_proxies=lambda: {})
 sys.platform = platform
 if platform == "win32":  # imported after the switch: platformdirs picks its Windows class
     import platformdirs.windows as _w
@@ -66,7 +75,7 @@ if platform == "win32":  # imported after the switch: platformdirs picks its Win
 CLI = PRELUDE + r"""
 if sys.argv[1:] == ["--selfcheck"]:  # does the blocker bite launcher's imports?
     try:
-        exec("import fcntl", {"__name__": "launcher.selfcheck"})
+        exec("import pyroute2", {"__name__": "launcher.selfcheck"})
     except ModuleNotFoundError:
         sys.exit(0)
     sys.exit(1)

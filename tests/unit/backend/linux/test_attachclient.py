@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import struct
+import sys
 import termios
 import threading
 import time
@@ -251,6 +252,8 @@ def test_the_terminal_size_is_sent_at_once_and_on_sigwinch(fds: Callable[..., Fd
                                                  struct.pack(">HH", 50, 120)]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="the native backend's attach (elsewhere: forwarded to a machine)")
 def test_attaching_to_a_stopped_container_is_refused(tmp_path: Path) -> None:
     paths = Paths.from_root(str(tmp_path))
     bundle = tmp_path / "storage" / "containers" / ("a" * 64)
