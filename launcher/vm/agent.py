@@ -303,15 +303,20 @@ def _signal(transport: paramiko.Transport, session: str, signum: int) -> None:
     registered its pid); best effort, on a channel of its own."""
     from launcher.vm.guest import SESSIONS
 
-    if not 0 < signum < 65:
-        return
+    if 0 < signum < 65:  # the command may have ended meanwhile: nothing to signal then
+        _quietly(transport, f"kill -{signum} $(cat {SESSIONS}/{session}) 2>/dev/null")
+
+
+def _quietly(transport: paramiko.Transport, command: str) -> None:
+    """Run a fixed guest command on a channel of its own, best effort: a dead
+    transport is noticed by serve(), which then exits."""
     try:
         chan = transport.open_session()
-        chan.exec_command(f"kill -{signum} $(cat {SESSIONS}/{session}) 2>/dev/null")
+        chan.exec_command(command)
         chan.recv_exit_status()
         chan.close()
     except Exception:
-        pass  # the command ended meanwhile, or the transport went
+        pass
 
 
 def _pump(conn: socket.socket, chan: paramiko.Channel, buf: bytearray,
@@ -377,13 +382,7 @@ def _clock_loop(transport: paramiko.Transport) -> None:
 
 
 def push_clock(transport: paramiko.Transport) -> None:
-    try:
-        chan = transport.open_session()
-        chan.exec_command(f"busybox date -u -s @{int(time.time())} >/dev/null")
-        chan.recv_exit_status()
-        chan.close()
-    except Exception:
-        pass  # the transport died; serve() notices and exits
+    _quietly(transport, f"busybox date -u -s @{int(time.time())} >/dev/null")
 
 
 def main(argv: list[str]) -> int:

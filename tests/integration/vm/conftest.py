@@ -70,16 +70,23 @@ class Vm:
 
 @pytest.fixture(scope="session")
 def vm() -> Iterator[Vm]:
+    yield from booted("lt-vm-", "share", {})
+
+
+def booted(prefix: str, share_name: str, env: dict[str, str]) -> Iterator[Vm]:
+    """A machine sharing a fresh directory, booted; removed afterwards (the
+    directory too, unless LAUNCHER_TEST_KEEP=1). ``env``: more for the CLI."""
     image = os.environ.get(IMAGE_ENV)
     tools = ("qemu-img",) if image else ("qemu-img", "mkfs.ext4", "depmod", "apt-get")
     for tool in (_qemu_system(), *tools):
         if shutil.which(tool) is None:
             pytest.skip(f"the VM tests need {tool}")
     os.makedirs(IMAGE_CACHE, mode=0o700, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="lt-vm-"))
-    share = base / "share"
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    share = base / share_name
     share.mkdir()
     v = Vm(base / "root", share)
+    v.env.update(env)
     try:
         res = v.cli("machine", "init", "--memory", "1g", "--cpus", "2", "-v", str(share),
                     *(["--image", image] if image else []))

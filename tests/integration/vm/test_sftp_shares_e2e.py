@@ -4,42 +4,20 @@ serves the share over its SSH connection and ``-v`` binds it as with 9p."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.vm.conftest import IMAGE_CACHE, IMAGE_ENV, Vm, _qemu_system
+from tests.integration.vm.conftest import Vm, booted
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def sftp_vm() -> Iterator[Vm]:
-    image = os.environ.get(IMAGE_ENV)
-    tools = ("qemu-img",) if image else ("qemu-img", "mkfs.ext4", "depmod", "apt-get")
-    for tool in (_qemu_system(), *tools):
-        if shutil.which(tool) is None:
-            pytest.skip(f"the VM tests need {tool}")
-    os.makedirs(IMAGE_CACHE, mode=0o700, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="lt-vm-sftp-"))
-    share = base / "my share"  # a space, as Windows home folders often have
-    share.mkdir()
-    v = Vm(base / "root", share)
-    v.env["LAUNCHER_SHARES_VIA"] = "sftp"
-    try:
-        res = v.cli("machine", "init", "--memory", "1g", "--cpus", "2", "-v", str(share),
-                    *(["--image", image] if image else []))
-        assert res.returncode == 0, res.stderr
-        res = v.cli("machine", "start")
-        assert res.returncode == 0, res.stderr
-        yield v
-    finally:
-        v.cli("machine", "rm", "-f", timeout=120)
-        shutil.rmtree(base, ignore_errors=True)
+    # a space in the shared path, as Windows home folders often have
+    yield from booted("lt-vm-sftp-", "my share", {"LAUNCHER_SHARES_VIA": "sftp"})
 
 
 def test_a_bind_mount_over_sftp(sftp_vm: Vm) -> None:
