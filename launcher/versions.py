@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 
 from launcher import __version__, fastjson, host
 
@@ -28,15 +27,6 @@ if TYPE_CHECKING:
 def client() -> dict[str, object]:
     return {"Version": __version__, "Python": platform.python_version(),
             "OS/Arch": f"{host.os_name()}/{host.oci_arch()}"}
-
-
-def uses_vm(backend: str | None) -> bool:
-    """The backend a plain command gets: ``--backend``/LAUNCHER_BACKEND, else
-    native on Linux and vm elsewhere."""
-    name = backend or os.environ.get("LAUNCHER_BACKEND") or ""
-    if name:
-        return name == "vm"
-    return not sys.platform.startswith("linux")
 
 
 def native() -> dict[str, object]:
@@ -93,10 +83,11 @@ def _accel(m: Machine) -> str:
         return "chosen at start"
 
 
-def report(paths: Paths, backend: str | None) -> dict[str, object]:
-    """The whole ``launcher version`` object."""
+def report(paths: Paths, use_vm: bool) -> dict[str, object]:
+    """The whole ``launcher version`` object; ``use_vm``: the backend a plain
+    command gets here (launcher.cli.main._use_vm decides)."""
     out: dict[str, object] = {"Client": client()}
-    if uses_vm(backend):
+    if use_vm:
         out["Backend"], guest = vm(paths)
         if guest is not None:
             out["Guest"] = guest

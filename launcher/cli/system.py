@@ -51,9 +51,10 @@ def version(ctx: typer.Context, fmt: FormatOption = "table") -> None:
     """Versions of the client, of the backend it drives and (VM backend) of the guest."""
     _check_format(fmt)
     from launcher import versions
+    from launcher.cli.main import _use_vm
 
     state = state_of(ctx.obj)
-    emit(versions.report(state.paths(), state.backend), fmt)
+    emit(versions.report(state.paths(), _use_vm(state.backend)), fmt)
 
 
 def register(root: typer.Typer) -> None:

@@ -16,7 +16,7 @@ import base64
 import binascii
 import os
 
-from launcher import fastjson
+from launcher import fastjson, osflags
 from launcher.errors import UsageError
 
 TYPE_CHECKING = False
@@ -28,8 +28,6 @@ DOCKER_HUB_KEYS = ("docker.io", "https://index.docker.io/v1/", "index.docker.io"
                    "registry-1.docker.io")
 
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def _fsync_dir(directory: str) -> None:
@@ -37,7 +35,7 @@ def _fsync_dir(directory: str) -> None:
     flag = getattr(os, "O_DIRECTORY", None)
     if flag is None:
         return
-    dfd = os.open(directory, os.O_RDONLY | flag | _CLOEXEC)
+    dfd = os.open(directory, os.O_RDONLY | flag | osflags.CLOEXEC)
     try:
         os.fsync(dfd)
     finally:
@@ -161,7 +159,8 @@ class CredentialStore:
         data = (fastjson.dumps(doc, indent=2) + "\n").encode()
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _CLOEXEC,
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | osflags.NOFOLLOW
+                         | osflags.CLOEXEC,
                          0o600)
             try:
                 if hasattr(os, "fchmod"):  # an old tmp left by a crash may have another mode

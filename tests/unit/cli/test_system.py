@@ -70,12 +70,12 @@ def test_version_on_the_vm_backend_reports_the_guest(tmp_path: Path,
         '{"arch": "x86_64", "kernel_version": "6.1.0-old", "launcher_version": "0.0.9"}')
     monkeypatch.setattr(machine_mod.Machine, "load", classmethod(lambda cls, p, n: m))
     monkeypatch.setattr(machine_mod, "status", lambda _m: ("stopped", ""))
-    report = versions.report(paths, "vm")
+    report = versions.report(paths, True)
     assert report["Backend"]["Name"] == "vm" and report["Backend"]["State"] == "stopped"
     assert report["Guest"] == {"Version": "0.0.9", "Kernel": "6.1.0-old", "Arch": "x86_64"}
     (Path(m.run_dir) / "guest.json").write_text('{"Version": "0.1.0", "Kernel": "6.1.0-26"}')
     (Path(m.run_dir) / "accel").write_text("tcg\n")
     monkeypatch.setattr(machine_mod, "status", lambda _m: ("running", "pid 1"))
-    report = versions.report(paths, "vm")
+    report = versions.report(paths, True)
     assert report["Guest"]["Version"] == "0.1.0" and report["Guest"]["Kernel"] == "6.1.0-26"
     assert report["Backend"]["Accelerator"] == "tcg"
