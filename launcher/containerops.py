@@ -7,7 +7,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from launcher.backend.linux.containers import Container
     from launcher.paths import Paths
@@ -19,13 +19,47 @@ def _native(paths: Paths) -> None:
     require_native()  # containers live with the backend: fail clearly where there is none
 
 
-def list_containers(paths: Paths, *, all_: bool) -> tuple[list[Container], list[str]]:
-    """Containers (running ones only unless ``all_``), newest first, and warnings."""
+def list_containers(paths: Paths, *, all_: bool, filters: list[str] | None = None
+                    ) -> tuple[list[Container], list[str]]:
+    """Containers (running ones only unless ``all_`` or a status filter), newest
+    first, that pass every ``KEY=VALUE`` filter (``ps --filter``); and warnings."""
     from launcher.backend.linux import containers
 
+    checks = [_filter(text) for text in filters or []]  # bad filters fail before any work
+    all_ = all_ or any(f.startswith("status=") for f in filters or [])
     _native(paths)
     found, problems = containers.list_all(paths)
-    return [c for c in found if all_ or c.running], problems
+    return [c for c in found if (all_ or c.running) and all(ok(c) for ok in checks)], problems
+
+
+FILTER_KEYS = ("status", "name", "id", "label", "exited", "ancestor")
+
+
+def _filter(text: str) -> Callable[[Container], bool]:
+    """One ``--filter KEY=VALUE`` as a predicate, with Docker's meanings."""
+    from launcher.errors import UsageError
+
+    key, eq, value = text.partition("=")
+    if not eq or key not in FILTER_KEYS:
+        raise UsageError(f'invalid filter "{text}": want KEY=VALUE with KEY one of '
+                         + ", ".join(FILTER_KEYS))
+    if key == "status":
+        return lambda c: c.status == value
+    if key == "name":
+        return lambda c: value in c.record.name
+    if key == "id":
+        return lambda c: c.id.startswith(value)
+    if key == "exited":
+        if not value.isdigit():
+            raise UsageError(f'invalid filter "{text}": exited wants an exit code')
+        return lambda c: c.status == "exited" and c.record.exit_code == int(value)
+    if key == "ancestor":
+        return lambda c: value in (c.record.image, c.record.image_id,
+                                   c.record.image_id.split(":", 1)[-1][:12])
+    lkey, leq, lvalue = value.partition("=")
+    return lambda c: lkey in c.record.labels and (not leq or c.record.labels[lkey] == lvalue)
+
+
 
 
 def remove(paths: Paths, refs: list[str], *, force: bool) -> tuple[list[str], list[str]]:

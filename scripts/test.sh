@@ -63,7 +63,8 @@ WIN32_UNITS=(tests/unit/portable tests/unit/cli tests/unit/doctor tests/unit/ci
              tests/unit/vm/test_wincon.py tests/unit/vm/test_hostproc.py
              tests/unit/vm/test_shares_via.py tests/unit/vm/test_target.py
              tests/unit/test_settings.py tests/unit/test_runopts.py tests/unit/test_log.py
-             tests/unit/test_quicktoml.py)
+             tests/unit/test_quicktoml.py tests/unit/api tests/unit/test_public_api.py
+             tests/unit/test_pytest_plugin.py)
 if [ "$*" = "tests" ]; then
     for plat in darwin win32; do
         units=(tests/unit)

@@ -43,12 +43,8 @@ def ps(
     from launcher import containerops
 
     fmt.check_format(output)
-    checks = [_filter(text) for text in filters or []]
-    found, problems = containerops.list_containers(state_of(ctx.obj).paths(),
-                                                   all_=all_ or any(
-                                                       f.startswith("status=")
-                                                       for f in filters or []))
-    found = [c for c in found if all(check(c) for check in checks)]
+    found, problems = containerops.list_containers(state_of(ctx.obj).paths(), all_=all_,
+                                                   filters=filters)
     for problem in problems:
         log.warning(problem)
     if quiet:
@@ -60,34 +56,6 @@ def ps(
         fmt.table(head, [[c.id if no_trunc else c.id[:12], c.record.image,
                           _command(c, no_trunc), fmt.since(c.record.created), status_text(c),
                           _ports(c), c.record.name] for c in found])
-
-
-FILTER_KEYS = ("status", "name", "id", "label", "exited", "ancestor")
-
-
-def _filter(text: str) -> Callable[[Container], bool]:
-    """One ``--filter KEY=VALUE`` as a predicate, with Docker's meanings."""
-    from launcher.errors import UsageError
-
-    key, eq, value = text.partition("=")
-    if not eq or key not in FILTER_KEYS:
-        raise UsageError(f'invalid filter "{text}": want KEY=VALUE with KEY one of '
-                         + ", ".join(FILTER_KEYS))
-    if key == "status":
-        return lambda c: c.status == value
-    if key == "name":
-        return lambda c: value in c.record.name
-    if key == "id":
-        return lambda c: c.id.startswith(value)
-    if key == "exited":
-        if not value.isdigit():
-            raise UsageError(f'invalid filter "{text}": exited wants an exit code')
-        return lambda c: c.status == "exited" and c.record.exit_code == int(value)
-    if key == "ancestor":
-        return lambda c: value in (c.record.image, c.record.image_id,
-                                   c.record.image_id.split(":", 1)[-1][:12])
-    lkey, leq, lvalue = value.partition("=")
-    return lambda c: lkey in c.record.labels and (not leq or c.record.labels[lkey] == lvalue)
 
 
 def status_text(c: Container) -> str:

@@ -22,7 +22,7 @@ import sys
 
 from launcher import __version__, log
 from launcher.cli import fastparse, image, lifecycle, options, run
-from launcher.errors import LauncherError, UsageError
+from launcher.errors import LauncherError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -169,17 +169,10 @@ def _log_level(root: str | None) -> str:
 
 
 def _target(root: str | None, host: object, backend: object) -> tuple[object, object]:
-    """``--host`` and ``--backend`` (or their environment variables) where given,
-    else launcher.toml's (read once per process; "" there means unset)."""
-    from launcher import settings
+    from launcher.backend.select import target
     from launcher.paths import Paths
 
-    paths = Paths.from_root(root)
-    if host is None:
-        host = settings.value(paths, "host") or None
-    if backend is None:
-        backend = settings.value(paths, "backend") or None
-    return host, backend
+    return target(Paths.from_root(root), host, backend)
 
 
 # Commands about this host or launcher itself, never forwarded to a machine.
@@ -187,15 +180,9 @@ _LOCAL_ONLY = frozenset({"machine", "help", "version"})
 
 
 def _use_vm(backend: object) -> bool:
-    """Whether this invocation goes to the VM backend (``--backend``/LAUNCHER_BACKEND/
-    launcher.toml, else: hosts without a Linux kernel)."""
-    if backend in (None, ""):
-        return not sys.platform.startswith("linux")
-    if backend not in ("native", "vm"):
-        raise UsageError(f"unknown backend {backend!r}: native or vm")
-    if backend == "native" and not sys.platform.startswith("linux"):
-        raise UsageError("the native backend needs a Linux kernel: use --backend vm")
-    return backend == "vm"
+    from launcher.backend.select import use_vm
+
+    return use_vm(backend)
 
 
 def _typer(argv: list[str]) -> int:

@@ -1,0 +1,58 @@
+"""The public surface of ``launcher`` is pinned: a change here is a change for users."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import launcher
+import launcher.api
+
+TOP = ["Client", "Container", "ExecResult", "Image", "LauncherError", "__version__"]
+API = ["Client", "ConflictError", "Container", "ContainerCollection", "ExecResult", "Image",
+       "ImageCollection", "ImageError", "LauncherError", "NotFoundError", "RegistryError",
+       "UnsupportedError", "UsageError"]
+METHODS = {
+    "Client": ["backend", "close", "containers", "images", "version"],
+    "ContainerCollection": ["get", "list", "run"],
+    "ImageCollection": ["get", "import_rootfs", "list", "pull", "remove"],
+    "Container": ["exec", "exec_run", "exit_code", "host_port", "image", "inspect", "kill",
+                  "labels", "logs", "name", "ports", "reload", "remove", "short_id", "status",
+                  "stop", "stream_logs", "wait"],
+    "Image": ["id", "labels", "reload", "remove", "short_id", "tags"],
+    "ExecResult": ["exit_code", "output", "stderr", "stdout"],
+}
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(launcher.__all__) == TOP
+    assert sorted(launcher.api.__all__) == API
+    for name in TOP:
+        assert getattr(launcher, name) is not None
+    assert launcher.Client is launcher.api.Client
+
+
+def test_public_methods_are_pinned() -> None:
+    for cls_name, names in METHODS.items():
+        cls = getattr(launcher.api, cls_name)
+        public = sorted(n for n in dir(cls) if not n.startswith("_"))
+        if cls_name == "Client":  # attributes set in __init__
+            public = sorted({*public, "containers", "images"})
+        assert public == names, cls_name
+
+
+def test_everything_public_is_documented() -> None:
+    for cls_name in METHODS:
+        cls = getattr(launcher.api, cls_name)
+        assert inspect.getdoc(cls), cls_name
+    for name in ("run", "get", "list"):
+        assert inspect.getdoc(getattr(launcher.api.ContainerCollection, name)), name
+
+
+def test_importing_launcher_stays_cheap() -> None:
+    """``import launcher`` loads no API module: the container start path imports it."""
+    code = "import sys, launcher; print(sorted(m for m in sys.modules if m.startswith('launcher')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['launcher']"
