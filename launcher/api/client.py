@@ -153,15 +153,20 @@ class ContainerCollection:
             "entrypoint": entrypoint, "working_dir": working_dir, "user": user,
             "network": network, "labels": labels, "auto_remove": auto_remove,
             "mem_limit": mem_limit, "cpus": cpus, "pull": pull, "extra_args": extra_args}
+        # Attached with auto_remove: removed here once its code and output are
+        # read (the backend's --rm may remove it before a wait could read them).
+        removes_itself = auto_remove and detach
+        opts["auto_remove"] = removes_itself
         service = self._client.service
         cid = service.run(run_argv(image, command, opts))
         self._client.started.append(cid)
         container = Container(service, cid)
         if not detach:
-            code = container.wait()
-            container.attrs = {"State": {"Status": "exited", "ExitCode": code}, "Id": cid}
-            if not auto_remove:
-                container.reload()
+            container.wait()
+            container.reload()
+            if auto_remove:
+                container.keep_output(*service.logs(cid))
+                container.remove(force=True)
         return container
 
     def get(self, ref: str) -> Container:

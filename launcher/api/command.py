@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 CALL_TIMEOUT = 600.0  # pulls through a machine that boots first take minutes under TCG
+KIND_ENV = "LAUNCHER_ERROR_KIND"  # launcher.cli.main: name the error's class too
 
 
 class Command:
@@ -38,10 +39,13 @@ class Command:
     def argv(self, args: Sequence[str]) -> list[str]:
         return [sys.executable, "-m", "launcher", *self.global_args, *args]
 
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, **(self.env or {}), KIND_ENV: "1"}
+
     def run(self, args: Sequence[str], *, stdin: bytes | None = None,
             timeout: float | None = CALL_TIMEOUT) -> subprocess.CompletedProcess[bytes]:
         """Run ``launcher ARGS``; its result, whatever the exit code."""
-        env = None if self.env is None else {**os.environ, **self.env}
+        env = self._env()
         try:
             return subprocess.run(self.argv(args), input=stdin, capture_output=True,
                                   env=env, timeout=timeout,
@@ -60,9 +64,29 @@ class Command:
 
     def start(self, args: Sequence[str]) -> subprocess.Popen[bytes]:
         """``launcher ARGS`` running, its stdout and stderr piped (``logs -f``)."""
-        env = None if self.env is None else {**os.environ, **self.env}
+        env = self._env()
         return subprocess.Popen(self.argv(args), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+_KIND = "error kind: "
+
+
+def _named(name: str) -> type[errors.LauncherError]:
+    """The class the child named (a launcher that names none: LauncherError)."""
+    found = getattr(errors, name, None)
+    return found if isinstance(found, type) and issubclass(found, errors.LauncherError) \
+        else errors.LauncherError
+
+
+def _guessed(message: str) -> type[errors.LauncherError]:
+    """From the message: a child that does not name the class (a guest's
+    launcher behind the VM backend's agent)."""
+    lowered = message.lower()
+    for needles, kind in _KINDS:
+        if any(n in lowered for n in needles):
+            return kind
+    return errors.LauncherError
 
 
 # The phrasings of launcher's own errors, to raise the class the child raised.
@@ -80,17 +104,15 @@ _KINDS: tuple[tuple[tuple[str, ...], type[errors.LauncherError]], ...] = (
 def error_from(code: int, stderr: bytes) -> errors.LauncherError:
     """The error a failed ``launcher`` child reported (its last ``launcher:`` line)."""
     text = stderr.decode(errors="replace")
-    lines = [line for line in text.splitlines() if line.startswith("launcher: ")
-             and not line.startswith("launcher: debug:")]
-    message = lines[-1][len("launcher: "):] if lines else (text.strip().splitlines() or [""])[-1]
+    lines = [line[len("launcher: "):] for line in text.splitlines()
+             if line.startswith("launcher: ") and not line.startswith("launcher: debug:")]
+    kinds = [line[len(_KIND):] for line in lines if line.startswith(_KIND)]
+    lines = [line for line in lines if not line.startswith(_KIND)]
+    message = lines[-1] if lines else (text.strip().splitlines() or [""])[-1]
     message = message or f"launcher exited with {code}"
-    lowered = message.lower()
-    cls: type[errors.LauncherError] = errors.LauncherError
-    for needles, kind in _KINDS:
-        if any(n in lowered for n in needles):
-            cls = kind
-            break
-    err = cls(message)
+    cls = _named(kinds[-1]) if kinds else _guessed(message)
+    err = cls.__new__(cls)  # ConfigError's __init__ wants its problems: the message is whole
+    errors.LauncherError.__init__(err, message)
     if code != 125:
         err.exit_code = code
     return err

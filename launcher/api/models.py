@@ -22,6 +22,11 @@ class Container:
         self._service = service
         self.id = cid
         self.attrs: dict[str, Any] = attrs or {}
+        self._output: tuple[bytes, bytes] | None = None  # kept when removed by run()
+
+    def keep_output(self, stdout: bytes, stderr: bytes) -> None:
+        """What ``logs()`` returns from now on (the container is about to go)."""
+        self._output = (stdout, stderr)
 
     def __repr__(self) -> str:
         return f"<Container {self.short_id} {self.name or ''}>".replace(" >", ">")
@@ -93,7 +98,10 @@ class Container:
     def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None,
              timestamps: bool = False) -> bytes:
         """The output so far (a detached container's log): stdout, then stderr."""
-        out, err = self._service.logs(self.id, tail=tail, timestamps=timestamps)
+        if self._output is not None and tail is None and not timestamps:
+            out, err = self._output
+        else:
+            out, err = self._service.logs(self.id, tail=tail, timestamps=timestamps)
         return (out if stdout else b"") + (err if stderr else b"")
 
     def stream_logs(self, *, tail: int | None = None, timestamps: bool = False

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     # container port (5432, "5432/udp") -> None (a free host port), a host port,
     # (host ip, host port), (host ip,) or a list of those.
-    PortTarget: TypeAlias = int | str | tuple[str, int] | tuple[str] | list[Any] | None
+    PortTarget: TypeAlias = int | str | tuple[str, int | None] | tuple[str] | list[Any] | None
     Ports: TypeAlias = Mapping[int | str, PortTarget]
     # host path or volume name -> container path, or {"bind": path, "mode": "ro"};
     # or Docker's "SRC:DST[:MODE]" strings.

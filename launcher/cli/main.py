@@ -42,6 +42,7 @@ EXECUTORS: dict[str, Executor] = {
     "kill": lifecycle.execute_kill,
     "exec": lifecycle.execute_exec,
 }
+ERROR_KIND_ENV = "LAUNCHER_ERROR_KIND"  # set: the error's class too, on the line before
 _COMPLETE_ENV = "_LAUNCHER_COMPLETE"  # set by the shell completion scripts typer installs
 
 
@@ -201,6 +202,9 @@ def _report(err: LauncherError, debug: bool) -> int:
 
         traceback.print_exception(err)
     message = " ".join(str(err).splitlines()) or type(err).__name__
+    if os.environ.get(ERROR_KIND_ENV):  # the Python API's children (launcher.api.command)
+        kind = next(c for c in type(err).__mro__ if c.__module__ == "launcher.errors")
+        sys.stderr.write(f"launcher: error kind: {kind.__name__}\n")
     sys.stderr.write(f"launcher: {message}\n")
     return err.exit_code
 

@@ -17,7 +17,7 @@ METHODS = {
     "Client": ["backend", "close", "containers", "images", "version"],
     "ContainerCollection": ["get", "list", "run"],
     "ImageCollection": ["get", "import_rootfs", "list", "pull", "remove"],
-    "Container": ["exec", "exec_run", "exit_code", "host_port", "image", "inspect", "kill",
+    "Container": ["exec", "exec_run", "exit_code", "host_port", "image", "inspect", "keep_output", "kill",
                   "labels", "logs", "name", "ports", "reload", "remove", "short_id", "status",
                   "stop", "stream_logs", "wait"],
     "Image": ["id", "labels", "reload", "remove", "short_id", "tags"],

@@ -38,3 +38,12 @@ def test_argv_runs_this_interpreter_with_the_global_options() -> None:
 def test_a_real_child_reports_its_usage_error() -> None:
     with pytest.raises(errors.UsageError, match="unknown backend"):
         Command(["--backend", "bogus"]).check(["ps"], timeout=60)
+
+
+def test_the_class_the_child_names_wins_over_the_wording() -> None:
+    err = error_from(125, b"launcher: error kind: NotFoundError\nlauncher: it broke\n")
+    assert type(err) is errors.NotFoundError and str(err) == "it broke"
+    assert type(error_from(125, b"launcher: error kind: ConfigError\nlauncher: bad\n")) \
+        is errors.ConfigError
+    assert type(error_from(125, b"launcher: error kind: os\nlauncher: x\n")) \
+        is errors.LauncherError

@@ -1,0 +1,123 @@
+"""The Python API against the real native backend: containers, images from a
+real registry on loopback, errors, and clean-up by the context managers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from launcher import Client
+from launcher.api import ImageError, NotFoundError, UsageError
+from tests.integration.image.conftest import registry  # noqa: F401 - the fixture
+from tests.integration.image.registryserver import RegistryServer
+
+LAUNCHER = str(Path(sys.executable).with_name("launcher"))
+
+
+@pytest.fixture
+def client(launcher_root: Path, no_leaks: None) -> Iterator[Client]:
+    with Client(root=launcher_root, backend="native") as c:
+        yield c
+    assert Client(root=launcher_root, backend="native").containers.list(all=True) == []
+
+
+def test_detached_lifecycle(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("hello from the api\n")
+    c = client.containers.run(
+        "busybox", ["sh", "-c", "echo started; echo warn >&2; exec httpd -f -p 8080 -h /www"],
+        detach=True, name="web", ports={8080: ("127.0.0.1", None)},
+        volumes={str(tmp_path / "www"): {"bind": "/www", "mode": "ro"}},
+        environment={"GREETING": "hi"}, labels={"app": "web"})
+    assert c.status == "running" and c.name == "web" and c.labels["app"] == "web"
+    port = c.host_port(8080)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+        assert answer.read() == b"hello from the api\n"
+    result = c.exec(["sh", "-c", "echo $GREETING $EXTRA; exit 3"], environment={"EXTRA": "x"})
+    assert (result.exit_code, result.stdout, result.stderr) == (3, b"hi x\n", b"")
+    assert c.logs(stderr=False) == b"started\n" and c.logs(stdout=False) == b"warn\n"
+    assert client.containers.get("web") == c
+    assert client.containers.list(filters={"label": "app=web"}) == [c]
+    c.stop(timeout=1)
+    assert c.wait() == 137  # httpd as PID 1 ignores SIGTERM: then SIGKILL
+    assert c.reload().status == "exited"
+    assert client.containers.list() == [] and client.containers.list(all=True) == [c]
+    c.remove()
+    with pytest.raises(NotFoundError):
+        c.reload()
+
+
+def test_attached_run_and_exit_code(client: Client) -> None:
+    c = client.containers.run("busybox", "sh -c 'echo out; exit 7'")
+    assert (c.status, c.exit_code, c.logs()) == ("exited", 7, b"out\n")
+    gone = client.containers.run("busybox", ["sh", "-c", "echo bye; exit 4"], auto_remove=True)
+    assert (gone.exit_code, gone.logs()) == (4, b"bye\n")
+    with pytest.raises(NotFoundError):
+        gone.reload()
+
+
+def test_context_managers_remove_what_they_started(launcher_root: Path,
+                                                   no_leaks: None) -> None:
+    with Client(root=launcher_root, backend="native") as client:
+        with client.containers.run("busybox", ["sleep", "60"], detach=True) as c:
+            assert c.status == "running"
+        assert client.containers.list(all=True) == []
+        client.containers.run("busybox", ["sleep", "60"], detach=True)
+        client.containers.run("busybox", ["true"])
+    assert Client(root=launcher_root).containers.list(all=True) == []
+
+
+def test_errors_are_launchers_and_leave_nothing(client: Client) -> None:
+    with pytest.raises(ImageError):
+        client.containers.run("127.0.0.1:1/nothing:here", detach=True)
+    with pytest.raises(UsageError):
+        client.containers.run("busybox", ports={"http": None})
+    with pytest.raises(NotFoundError):
+        client.containers.get("nosuch")
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True, name="taken")
+    with pytest.raises(Exception, match="already in use"):
+        client.containers.run("busybox", detach=True, name="taken")
+    assert client.containers.list(all=True) == [c]
+
+
+def test_a_caller_with_threads_can_run_containers(client: Client) -> None:
+    """The backend forks: the API keeps that out of the (threaded) caller."""
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        c = client.containers.run("busybox", ["sh", "-c", "exit 5"])
+        assert c.exit_code == 5
+        running = client.containers.run("busybox", ["sleep", "60"], detach=True)
+        assert running.exec("true").exit_code == 0
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_pull_from_a_registry_and_run(client: Client, launcher_root: Path, tmp_path: Path,
+                                      registry: RegistryServer) -> None:  # noqa: F811
+    ref = f"{registry.host}/{registry.new_repo()}:api"
+    other = tmp_path / "pusher"  # the default image, pushed from another root
+    env = {**os.environ, "LAUNCHER_ROOT": str(other)}
+    subprocess.run([LAUNCHER, "run", "--rm", "busybox", "true"], env=env, check=True,
+                   timeout=120)
+    subprocess.run([LAUNCHER, "push", "-q", "busybox", ref], env=env, check=True, timeout=120)
+    subprocess.run([LAUNCHER, "rm", "-f", *subprocess.run(
+        [LAUNCHER, "ps", "-aq"], env=env, capture_output=True, text=True).stdout.split()],
+        env=env, check=False, timeout=60)
+    image = client.images.pull(ref)
+    assert ref in image.tags and image in client.images.list()
+    c = client.containers.run(ref, ["echo", "pulled"])
+    assert c.logs() == b"pulled\n"
+    c.remove()
+    client.images.remove(ref)
+    with pytest.raises(NotFoundError):
+        client.images.get(ref)
