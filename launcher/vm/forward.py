@@ -20,6 +20,8 @@ native backend's own:
   ``save`` to stdout), so no temporary copy is left in the guest.
 * ``cp`` — a host path outside the shares travels as a tar on the channel
   (launcher.vm.hostcopy); inside a share it is the guest's own path.
+* ``kube play|down FILE`` — the manifest travels as stdin (``-``), and the
+  pod's host ports are forwarded once it runs.
 
 The default machine is created (``machine init``) and started on first use.
 """
@@ -130,7 +132,29 @@ def plan(m: Machine | None, argv: list[str]) -> Plan:
                       else (lambda path: True))
     elif cmd in ("start", "restart") and m is not None:
         p.sync_after = True  # its ports were unforwarded when it stopped
+    elif cmd == "kube" and argv[1:2] in (["play"], ["down"]):
+        _plan_kube(m, p)
     return p
+
+
+def _plan_kube(m: Machine | None, p: Plan) -> None:
+    """``kube play|down FILE``: the manifest travels as stdin (``-``); the pod's
+    host ports follow once it runs (or is gone). Its hostPath volumes are paths
+    of the machine, as ``-v`` ones: the shares are at the same paths."""
+    for i, word in enumerate(p.argv[2:], start=2):
+        if word == "--":
+            i += 1
+            if i >= len(p.argv):
+                return
+            word = p.argv[i]
+        elif word.startswith("-") and word != "-":
+            continue
+        if word != "-":
+            p.stdin_file, p.argv[i] = word, "-"
+        else:
+            p.stdin_tty = not sys.stdin.isatty()  # the manifest is piped in
+        break
+    p.sync_after = m is not None
 
 
 def _flags(words: list[str]) -> set[str]:

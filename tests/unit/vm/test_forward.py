@@ -61,6 +61,18 @@ def test_files_travel_on_the_channel(m: Machine) -> None:
     assert (p.argv, p.stdout_file) == (["save", "busybox"], "/tmp/out.tar")
 
 
+def test_kube_manifests_travel_on_the_channel(m: Machine) -> None:
+    p = forward.plan(m, ["kube", "play", "--replace", "pod.yaml"])
+    assert (p.argv, p.stdin_file, p.sync_after) == (["kube", "play", "--replace", "-"],
+                                                    "pod.yaml", True)
+    p = forward.plan(m, ["kube", "down", "--", "-weird.yaml"])
+    assert (p.argv, p.stdin_file) == (["kube", "down", "--", "-"], "-weird.yaml")
+    p = forward.plan(m, ["kube", "play", "-"])
+    assert (p.argv, p.stdin_file) == (["kube", "play", "-"], None)
+    assert forward.plan(m, ["kube", "generate", "web"]).stdin_file is None
+    assert not forward.plan(None, ["kube", "play", "pod.yaml"]).sync_after
+
+
 def test_interactive_flags(m: Machine) -> None:
     assert forward.plan(m, ["run", "-i", "busybox", "cat"]).stdin_tty
     assert not forward.plan(m, ["run", "busybox", "cat", "-i"]).stdin_tty
