@@ -31,6 +31,7 @@ from launcher.cli import (
     doctor,
     fastparse,
     images,
+    kube,
     machine,
     network,
     options,
@@ -65,6 +66,7 @@ def build() -> typer.Typer:
     network.register(app)
     machine.register(app)
     copy.register(app)
+    kube.register(app)
     return app
 
 
