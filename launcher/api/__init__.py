@@ -7,6 +7,7 @@ machine elsewhere, ``ssh://`` hosts); errors are launcher's own tree
 
 from launcher.api.client import Client, ContainerCollection, ImageCollection
 from launcher.api.models import Container, Image
+from launcher.api.resources import Network, NetworkCollection, Volume, VolumeCollection
 from launcher.api.service import ExecResult
 from launcher.errors import (
     ConflictError,
@@ -28,8 +29,12 @@ __all__ = [
     "ImageCollection",
     "ImageError",
     "LauncherError",
+    "Network",
+    "NetworkCollection",
     "NotFoundError",
     "RegistryError",
     "UnsupportedError",
     "UsageError",
+    "Volume",
+    "VolumeCollection",
 ]

@@ -65,12 +65,16 @@ class Client:
 
             self.service = Service(command, str(host) if host else "vm")
         else:
-            from launcher.api.service import LocalService
+            from launcher.api.local import LocalService
 
             self.service = LocalService(command, self.paths)
         self.started: list[str] = []  # ids of the containers run through this client
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
+        from launcher.api.resources import NetworkCollection, VolumeCollection
+
+        self.networks = NetworkCollection(self)
+        self.volumes = VolumeCollection(self)
 
     @property
     def backend(self) -> str:

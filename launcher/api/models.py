@@ -138,6 +138,21 @@ class Container:
         """Remove it (``force``: even while running, stopping it first)."""
         self._service.remove(self.id, force=force)
 
+    def pause(self) -> None:
+        """Freeze all its processes (cgroup freezer)."""
+        self._service.pause(self.id, True)
+
+    def unpause(self) -> None:
+        self._service.pause(self.id, False)
+
+    def rename(self, name: str) -> None:
+        self._service.rename(self.id, name)
+        self.reload()
+
+    def top(self) -> list[dict[str, str]]:
+        """Its processes, one dict per process with ``ps -ef``'s column names."""
+        return self._service.top(self.id)
+
     def __enter__(self) -> Container:
         return self
 

@@ -1,13 +1,10 @@
-"""What the Python API asks of a backend, and the two ways of asking.
+"""What the Python API asks of a backend: ``Service``, through launcher's commands.
 
 ``Service`` reaches any backend through launcher's own commands run in a child
 interpreter (launcher.api.command): the VM and ``ssh://`` backends always go
 that way — it is how the CLI forwards to a machine, host agent and port
-forwards included. ``LocalService``, for the native backend, calls the same
-core the CLI calls (containerlife, containerops, imageops) in this process
-for everything that does not fork, and keeps the child for the two verbs
-that do (``run`` hands the container to a forked monitor, ``exec`` forks the
-process it joins to the container), because the caller may have threads.
+forwards included. ``launcher.api.local.LocalService``, for the native
+backend, overrides what can run in the caller's process.
 """
 
 from __future__ import annotations
@@ -19,10 +16,8 @@ from launcher.api.command import Command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
     from typing import Any
-
-    from launcher.paths import Paths
 
 
 class ExecResult:
@@ -86,7 +81,7 @@ class Service:
 
     def logs(self, ref: str, *, tail: int | None = None, timestamps: bool = False
              ) -> tuple[bytes, bytes]:
-        done = self.command.run(["logs", *_log_args(tail, timestamps), ref])
+        done = self.command.run(["logs", *log_args(tail, timestamps), ref])
         if done.returncode != 0:
             from launcher.api.command import error_from
 
@@ -96,7 +91,7 @@ class Service:
     def follow_logs(self, ref: str, *, tail: int | None = None, timestamps: bool = False
                     ) -> Iterator[bytes]:
         """Output as it comes (stdout and stderr as one stream) until the container stops."""
-        proc = self.command.start(["logs", "-f", *_log_args(tail, timestamps), ref])
+        proc = self.command.start(["logs", "-f", *log_args(tail, timestamps), ref])
         assert proc.stdout is not None and proc.stderr is not None
         try:
             yield from iter(lambda: os.read(proc.stdout.fileno(), 65536), b"")  # type: ignore[union-attr]
@@ -125,6 +120,59 @@ class Service:
     def remove(self, ref: str, *, force: bool = False) -> None:
         self.command.check(["rm", *(["-f"] if force else []), ref])
 
+    def pause(self, ref: str, freeze: bool = True) -> None:
+        self.command.check(["pause" if freeze else "unpause", ref])
+
+    def rename(self, ref: str, new: str) -> None:
+        self.command.check(["rename", ref, new])
+
+    def top(self, ref: str) -> list[dict[str, str]]:
+        rows = self.command.check(["top", "--format", "json", ref]).splitlines()
+        return [dict(fastjson.loads(r)) for r in rows if r.strip()]
+
+    # Networks and volumes
+    def network_create(self, name: str, *, subnet: str | None = None,
+                       gateway: str | None = None, internal: bool = False,
+                       labels: Mapping[str, str] | None = None) -> str:
+        args = ["network", "create", *(["--subnet", subnet] if subnet else []),
+                *(["--gateway", gateway] if gateway else []),
+                *(["--internal"] if internal else [])]
+        for key, value in (labels or {}).items():
+            args += ["--label", f"{key}={value}"]
+        return self.command.check([*args, "--", name]).decode().strip()
+
+    def network_inspect(self, ref: str) -> dict[str, Any]:
+        doc = fastjson.loads(self.command.check(["network", "inspect", ref]))
+        return doc[0] if isinstance(doc, list) and doc else {}
+
+    def network_ids(self) -> list[str]:
+        return self.command.check(["network", "ls", "-q", "--no-trunc"]).decode().split()
+
+    def network_remove(self, ref: str) -> None:
+        self.command.check(["network", "rm", ref])
+
+    def network_connect(self, network: str, ref: str, *, connect: bool = True) -> None:
+        """Connect (or disconnect) a container; a running one's namespace is
+        entered, which a process with threads must not do: always the child."""
+        self.command.check(["network", "connect" if connect else "disconnect", network, ref])
+
+    def volume_create(self, name: str | None = None,
+                      labels: Mapping[str, str] | None = None) -> str:
+        args = ["volume", "create"]
+        for key, value in (labels or {}).items():
+            args += ["--label", f"{key}={value}"]
+        return self.command.check([*args, *(["--", name] if name else [])]).decode().strip()
+
+    def volume_inspect(self, name: str) -> dict[str, Any]:
+        doc = fastjson.loads(self.command.check(["volume", "inspect", name]))
+        return doc[0] if isinstance(doc, list) and doc else {}
+
+    def volume_names(self) -> list[str]:
+        return self.command.check(["volume", "ls", "-q"]).decode().split()
+
+    def volume_remove(self, name: str) -> None:
+        self.command.check(["volume", "rm", name])
+
     # Images
     def pull(self, ref: str, *, platform: str | None = None) -> dict[str, Any]:
         self.command.check(["pull", "-q", *(["--platform", platform] if platform else []), ref])
@@ -135,7 +183,7 @@ class Service:
         return doc[0] if isinstance(doc, list) and doc else {}
 
     def image_ids(self) -> list[str]:
-        return _unique(self.command.check(["images", "-q", "--no-trunc"]).decode().split())
+        return unique(self.command.check(["images", "-q", "--no-trunc"]).decode().split())
 
     def remove_image(self, ref: str, *, force: bool = False) -> None:
         self.command.check(["rmi", *(["-f"] if force else []), ref])
@@ -145,128 +193,11 @@ class Service:
         return self.command.check(["import", source, ref]).decode().strip()
 
 
-class LocalService(Service):
-    """The native backend: the core in this process, a child only for what forks."""
-
-    def __init__(self, command: Command, paths: Paths) -> None:
-        super().__init__(command, "native")
-        self.paths = paths
-
-    def inspect(self, ref: str) -> dict[str, Any]:
-        from launcher import containerlife
-
-        return containerlife.inspect(self.paths, ref)
-
-    def ids(self, *, all_: bool, filters: Sequence[str] = ()) -> list[str]:
-        from launcher import containerops
-
-        return [c.id for c in containerops.list_containers(self.paths, all_=all_,
-                                                           filters=list(filters))[0]]
-
-    def logs(self, ref: str, *, tail: int | None = None, timestamps: bool = False
-             ) -> tuple[bytes, bytes]:
-        from launcher import containerops
-
-        out: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
-        for stream, data in containerops.logs(self.paths, ref, follow=False, tail=tail,
-                                              timestamps=timestamps):
-            out["stderr" if stream == "stderr" else "stdout"].append(data)
-        return b"".join(out["stdout"]), b"".join(out["stderr"])
-
-    def follow_logs(self, ref: str, *, tail: int | None = None, timestamps: bool = False
-                    ) -> Iterator[bytes]:
-        from launcher import containerops
-
-        for _, data in containerops.logs(self.paths, ref, follow=True, tail=tail,
-                                         timestamps=timestamps):
-            yield data
-
-    def wait(self, ref: str, timeout: float | None = None) -> int:
-        from launcher import containerlife
-
-        if timeout is not None:
-            _wait_not_running(self.paths, ref, timeout)
-        return containerlife.wait(self.paths, ref)
-
-    def stop(self, ref: str, timeout: int | None = None) -> None:
-        from launcher import containerlife
-
-        containerlife.stop(self.paths, ref, timeout)
-
-    def kill(self, ref: str, signal: str | int = "KILL") -> None:
-        from launcher import containerlife
-        from launcher.errors import UsageError
-        from launcher.runopts import stop_signal
-
-        try:
-            number = signal if isinstance(signal, int) else stop_signal(signal)
-        except ValueError as exc:
-            raise UsageError(f"invalid signal {signal!r}: {exc}") from None
-        containerlife.kill(self.paths, ref, number)
-
-    def remove(self, ref: str, *, force: bool = False) -> None:
-        from launcher import containerops
-
-        _, errors = containerops.remove(self.paths, [ref], force=force)
-        if errors:  # the core reports per ref (rm takes many): raise this one's
-            from launcher.api.command import error_from
-
-            raise error_from(125, f"launcher: {errors[0]}".encode())
-
-    def pull(self, ref: str, *, platform: str | None = None) -> dict[str, Any]:
-        from launcher import imageops
-        from launcher.image import platform as plat
-
-        result = imageops.pull(self.paths, ref, platform=plat.parse(platform) if platform
-                               else None)
-        return imageops.inspect(self.paths, result.image.id)
-
-    def image_inspect(self, ref: str) -> dict[str, Any]:
-        from launcher import imageops
-
-        return imageops.inspect(self.paths, ref)
-
-    def image_ids(self) -> list[str]:
-        from launcher import imageops
-
-        return _unique(str(s.id) for s in imageops.summaries(self.paths))
-
-    def remove_image(self, ref: str, *, force: bool = False) -> None:
-        from launcher import imageops
-
-        imageops.remove(self.paths, [ref], force=force)
-
-    def import_image(self, source: str, ref: str) -> str:
-        from launcher import engine
-
-        return engine.import_image(self.paths, source, ref)
-
-
-def _wait_not_running(paths: Paths, ref: str, timeout: float) -> None:
-    """Poll until the container is not running; TimeoutError after ``timeout`` s."""
-    import time
-
-    from launcher.backend.linux import containers
-    from launcher.containerlife import POLL
-    from launcher.errors import NotFoundError
-
-    deadline = time.monotonic() + timeout
-    c = containers.find(paths, ref)
-    while c.running:
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"container {ref} still running after {timeout:g} s")
-        time.sleep(POLL)
-        try:
-            c = containers.load(paths, c.id)
-        except NotFoundError:
-            return  # removed once it ended (--rm)
-
-
-def _log_args(tail: int | None, timestamps: bool) -> list[str]:
+def log_args(tail: int | None, timestamps: bool) -> list[str]:
     return [*(["--tail", str(tail)] if tail is not None else []), *(["-t"] if timestamps else [])]
 
 
-def _unique(items: Iterator[str] | list[str]) -> list[str]:
+def unique(items: Iterator[str] | list[str]) -> list[str]:
     seen: list[str] = []
     for item in items:
         if item and item not in seen:

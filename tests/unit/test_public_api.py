@@ -11,17 +11,22 @@ import launcher.api
 
 TOP = ["Client", "Container", "ExecResult", "Image", "LauncherError", "__version__"]
 API = ["Client", "ConflictError", "Container", "ContainerCollection", "ExecResult", "Image",
-       "ImageCollection", "ImageError", "LauncherError", "NotFoundError", "RegistryError",
-       "UnsupportedError", "UsageError"]
+       "ImageCollection", "ImageError", "LauncherError", "Network", "NetworkCollection",
+       "NotFoundError", "RegistryError", "UnsupportedError", "UsageError", "Volume",
+       "VolumeCollection"]
 METHODS = {
-    "Client": ["backend", "close", "containers", "images", "version"],
+    "Client": ["backend", "close", "containers", "images", "networks", "version", "volumes"],
     "ContainerCollection": ["get", "list", "run"],
     "ImageCollection": ["get", "import_rootfs", "list", "pull", "remove"],
     "Container": ["exec", "exec_run", "exit_code", "host_port", "image", "inspect", "keep_output", "kill",
-                  "labels", "logs", "name", "ports", "reload", "remove", "short_id", "status",
-                  "stop", "stream_logs", "wait"],
+                  "labels", "logs", "name", "pause", "ports", "reload", "remove", "rename",
+                  "short_id", "status", "stop", "stream_logs", "top", "unpause", "wait"],
     "Image": ["id", "labels", "reload", "remove", "short_id", "tags"],
     "ExecResult": ["exit_code", "output", "stderr", "stdout"],
+    "NetworkCollection": ["create", "get", "list"],
+    "VolumeCollection": ["create", "get", "list"],
+    "Network": ["attrs", "connect", "disconnect", "id", "labels", "name", "reload", "remove"],
+    "Volume": ["attrs", "id", "labels", "name", "reload", "remove"],
 }
 
 
@@ -38,7 +43,9 @@ def test_public_methods_are_pinned() -> None:
         cls = getattr(launcher.api, cls_name)
         public = sorted(n for n in dir(cls) if not n.startswith("_"))
         if cls_name == "Client":  # attributes set in __init__
-            public = sorted({*public, "containers", "images"})
+            public = sorted({*public, "containers", "images", "networks", "volumes"})
+        if cls_name in ("Network", "Volume"):
+            public = sorted({*public, "attrs"})
         assert public == names, cls_name
 
 

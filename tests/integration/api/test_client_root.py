@@ -121,3 +121,38 @@ def test_pull_from_a_registry_and_run(client: Client, launcher_root: Path, tmp_p
     client.images.remove(ref)
     with pytest.raises(NotFoundError):
         client.images.get(ref)
+
+
+def test_networks_volumes_and_the_rest_of_the_lifecycle(client: Client,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAUNCHER_DEFAULT_NETWORK", "none")
+    assert {"Client", "Backend"} <= set(client.version())
+    vol = client.volumes.create(labels={"test": "api"})
+    net = client.networks.create("api-net", subnet="10.199.77.0/24")
+    try:
+        db = client.containers.run(
+            "busybox", ["sh", "-c", "echo db > /v/x; exec httpd -f -p 80 -h /v"], detach=True,
+            name="db", network="api-net", volumes={vol.name: "/v"})
+        fetched = client.containers.run("busybox", ["wget", "-qO-", "http://db/x"],
+                                        network="api-net", auto_remove=True)
+        assert (fetched.exit_code, fetched.logs()) == (0, b"db\n")
+        loner = client.containers.run("busybox", ["sleep", "60"], detach=True, name="loner",
+                                      network="api-net")
+        net.disconnect(loner)
+        assert loner.exec(["wget", "-qO-", "-T", "2", "http://db/x"]).exit_code != 0
+        net.connect(loner)
+        assert loner.exec(["wget", "-qO-", "http://db/x"]).stdout == b"db\n"
+        db.pause()
+        assert db.reload().status == "paused"
+        db.unpause()
+        assert any("httpd" in p["CMD"] for p in db.top())
+        db.rename("db2")
+        assert db.name == "db2" and client.containers.get("db2") == db
+        assert vol in client.volumes.list() and net in client.networks.list()
+        db.remove(force=True)
+        loner.remove(force=True)
+    finally:
+        client.close()
+        net.remove()
+        vol.remove()
+    assert net not in client.networks.list() and vol not in client.volumes.list()

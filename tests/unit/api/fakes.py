@@ -100,3 +100,52 @@ class FakeService(Service):
 
     def image_ids(self) -> list[str]:
         return ["sha256:" + "cd" * 32]
+
+
+class FakeResources(FakeService):
+    """FakeService with networks and volumes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.networks: dict[str, dict[str, Any]] = {}
+        self.volumes: dict[str, dict[str, Any]] = {}
+
+    def network_create(self, name: str, *, subnet: str | None = None,
+                       gateway: str | None = None, internal: bool = False,
+                       labels: Any = None) -> str:
+        nid = f"{len(self.networks) + 1:064x}"
+        self.networks[nid] = {"Id": nid, "Name": name, "Labels": dict(labels or {}),
+                              "Internal": internal, "Subnet": subnet}
+        return nid
+
+    def network_inspect(self, ref: str) -> dict[str, Any]:
+        for nid, attrs in self.networks.items():
+            if nid.startswith(ref) or attrs["Name"] == ref:
+                return attrs
+        raise NotFoundError(f"network {ref} not found")
+
+    def network_ids(self) -> list[str]:
+        return list(self.networks)
+
+    def network_remove(self, ref: str) -> None:
+        del self.networks[self.network_inspect(ref)["Id"]]
+
+    def network_connect(self, network: str, ref: str, *, connect: bool = True) -> None:
+        self.calls.append(("connect" if connect else "disconnect", (network, ref)))
+
+    def volume_create(self, name: str | None = None, labels: Any = None) -> str:
+        name = name or "v" * 64
+        self.volumes[name] = {"Name": name, "Labels": dict(labels or {})}
+        return name
+
+    def volume_inspect(self, name: str) -> dict[str, Any]:
+        if name not in self.volumes:
+            raise NotFoundError(f"no such volume: {name}")
+        return self.volumes[name]
+
+    def volume_names(self) -> list[str]:
+        return list(self.volumes)
+
+    def volume_remove(self, name: str) -> None:
+        self.volume_inspect(name)
+        del self.volumes[name]

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from launcher.api import Client
-from launcher.api.service import LocalService, Service
+from launcher.api.local import LocalService
+from launcher.api.service import Service
 from launcher.errors import UsageError
 from tests.unit.api.fakes import FakeService
 
