@@ -129,6 +129,28 @@ def launcher_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
         if left:
             _detach(left)
             warnings.warn(f"detached mounts left under {tmp_path}: {left}", stacklevel=1)
+        _release_networks(root)
+
+
+def _release_networks(root: Path) -> None:
+    """The host side of the root's bridge networks, which outlive the directory:
+    its gateway address on a shared bridge (every root's default network is on
+    launcher0, each in its own subnet), and bridges of its own."""
+    import json
+    import subprocess
+
+    for path in (root / "storage" / "networks").glob("*.json"):
+        try:
+            net = json.loads(path.read_text())
+            bridge, gateway, prefix = net["bridge"], net["gateway"], net["subnet"].split("/")[1]
+        except (OSError, ValueError, KeyError, IndexError, AttributeError):
+            continue
+        if not (isinstance(bridge, str) and bridge and os.path.exists(f"{NET_CLASS}/{bridge}")):
+            continue
+        subprocess.run(["ip", "addr", "del", f"{gateway}/{prefix}", "dev", bridge],
+                       capture_output=True, check=False)
+        if bridge != "launcher0":
+            subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
 
 
 class HostSnapshot:

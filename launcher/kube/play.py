@@ -161,11 +161,13 @@ def play(ops: PodOps, pods: list[Pod], *, replace: bool = False) -> list[Played]
             done.infra = done.containers.pop(0)
             played.append(done)
     except BaseException as exc:
-        _rollback(ops, undo)
+        left = _rollback(ops, undo)
         if not isinstance(exc, LauncherError):
             raise
+        cleanup = ("everything it had started was removed" if not left
+                   else "could not remove " + "; ".join(left))
         raise LauncherError(f"kube play: {what}: {' '.join(str(exc).split())} "
-                            "(everything it had started was removed)") from None
+                            f"({cleanup})") from None
     return played
 
 
@@ -234,17 +236,30 @@ def _make_host_path(volume: Volume) -> None:
         _check_type(volume, volume.host_type.removesuffix("OrCreate"))
 
 
-def _rollback(ops: PodOps, undo: list[tuple[str, str]]) -> None:
+def _rollback(ops: PodOps, undo: list[tuple[str, str]]) -> list[str]:
     """Remove what play made, newest first (containers before their volumes, the
-    infra after the containers that joined it); a failing step does not stop it."""
+    infra after the containers that joined it); a failing step is retried, then
+    reported, and does not stop the others. What could not be removed."""
+    import time
+
+    left: list[str] = []
     for kind, ref in reversed(undo):
-        try:
-            if kind == "container":
-                ops.remove_container(ref)
-            else:
-                ops.remove_volume(ref)
-        except LauncherError:
-            pass
+        for attempt in range(ROLLBACK_TRIES):
+            try:
+                if kind == "container":
+                    ops.remove_container(ref)
+                else:
+                    ops.remove_volume(ref)
+                break
+            except LauncherError as exc:
+                if attempt == ROLLBACK_TRIES - 1:
+                    left.append(f"{kind} {ref[:12]}: {' '.join(str(exc).split())}")
+                else:
+                    time.sleep(0.2)  # e.g. its monitor was still settling
+    return left
+
+
+ROLLBACK_TRIES = 3
 
 
 class Removed:

@@ -106,7 +106,7 @@ def test_pull_from_a_registry_and_run(client: Client, launcher_root: Path, tmp_p
                                       registry: RegistryServer) -> None:  # noqa: F811
     ref = f"{registry.host}/{registry.new_repo()}:api"
     other = tmp_path / "pusher"  # the default image, pushed from another root
-    env = {**os.environ, "LAUNCHER_ROOT": str(other)}
+    env = {**os.environ, "LAUNCHER_ROOT": str(other), "LAUNCHER_DEFAULT_NETWORK": "none"}
     subprocess.run([LAUNCHER, "run", "--rm", "busybox", "true"], env=env, check=True,
                    timeout=120)
     subprocess.run([LAUNCHER, "push", "-q", "busybox", ref], env=env, check=True, timeout=120)

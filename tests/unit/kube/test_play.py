@@ -128,6 +128,36 @@ def test_a_failed_start_removes_everything_play_made(pod: Pod) -> None:
     assert ops.containers == {} and ops.volumes == {"keepvol": {}}
 
 
+def test_a_removal_that_keeps_failing_is_retried_then_reported(
+        pod: Pod, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    ops = FakeOps()
+    ops.fail_on = "demo-client"
+    real, tries = ops.remove_container, []
+
+    def flaky(cid: str) -> None:
+        tries.append(cid)
+        if ops.containers[cid][0] == "demo-infra" and len(tries) < 3:
+            raise LauncherError("container is busy")  # the first try after demo-web, fails
+        real(cid)
+
+    ops.remove_container = flaky  # type: ignore[method-assign]
+    with pytest.raises(LauncherError, match=r"\(everything it had started was removed\)$"):
+        play.play(ops, [pod])  # type: ignore[arg-type]
+    assert ops.containers == {}
+
+    ops = FakeOps()
+    ops.fail_on = "demo-client"
+
+    def stuck(cid: str) -> None:
+        raise LauncherError("container is stuck")
+
+    ops.remove_container = stuck  # type: ignore[method-assign]
+    with pytest.raises(LauncherError, match=r"\(could not remove container 0{12}: container is "
+                                            r"stuck; container 0{12}: container is stuck\)$"):
+        play.play(ops, [pod])  # type: ignore[arg-type]
+
+
 def test_an_interrupt_rolls_back_too(pod: Pod) -> None:
     ops = FakeOps()
     ops.fail_on, ops.interrupt = "demo-web", True
