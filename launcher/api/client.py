@@ -20,6 +20,7 @@ import os
 from launcher.api.models import Container, Image
 
 TYPE_CHECKING = False
+_List = list  # the collections' own ``list`` methods shadow the builtin in their bodies
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from types import TracebackType
@@ -86,6 +87,17 @@ class Client:
         from launcher import fastjson
 
         return dict(fastjson.loads(self.service.command.check(["version", "--format", "json"])))
+
+    def info(self) -> dict[str, Any]:
+        """``system info``: the host, the backend, the paths and the settings."""
+        return self.service.info()
+
+    def login(self, server: str, username: str, password: str) -> None:
+        """Check and store registry credentials (``login``; auth.json, 0600)."""
+        self.service.login(server, username, password)
+
+    def logout(self, server: str) -> None:
+        self.service.logout(server)
 
     def close(self) -> None:
         """Remove the containers this client started that are still there."""
@@ -187,6 +199,10 @@ class ContainerCollection:
         service = self._client.service
         return [Container(service, cid) for cid in service.ids(all_=all, filters=flat)]
 
+    def prune(self) -> _List[str]:
+        """Remove every container that is not running; their ids."""
+        return self._client.service.prune_containers()
+
 
 class ImageCollection:
     """``client.images``: pull, get, list, import and remove images."""
@@ -214,3 +230,25 @@ class ImageCollection:
 
     def remove(self, ref: str, *, force: bool = False) -> None:
         self._client.service.remove_image(ref, force=force)
+
+    def push(self, ref: str, destination: str | None = None) -> str:
+        """Upload ``ref`` (to ``destination``, another reference, if given)."""
+        return self._client.service.push(ref, destination)
+
+    def save(self, refs: str | Sequence[str], path: str | os.PathLike[str], *,
+             format: str = "docker-archive") -> None:
+        """Write images to an archive on this host: ``docker-archive``,
+        ``oci-archive`` or ``oci-dir``."""
+        names = [refs] if isinstance(refs, str) else list(refs)
+        self._client.service.save(names, os.path.abspath(os.fspath(path)), format)
+
+    def load(self, path: str | os.PathLike[str]) -> _List[Image]:
+        """Read images from an archive on this host (docker, OCI; gzip/zstd)."""
+        service = self._client.service
+        return [Image(service, service.image_inspect(ref))
+                for ref in service.load(os.path.abspath(os.fspath(path)))]
+
+    def prune(self, *, all: bool = False) -> _List[str]:
+        """Remove dangling images (every unused one with ``all=True``):
+        ``untagged: REF`` and ``deleted: ID`` lines."""
+        return self._client.service.prune_images(all_images=all)

@@ -135,6 +135,26 @@ class LocalService(Service):
         return [dict(zip(TOP_TITLES, row, strict=True))
                 for row in containerlife.top(self.paths, ref)]
 
+    def prune_containers(self) -> list[str]:
+        from launcher import containerops
+
+        return containerops.prune(self.paths)
+
+    def info(self) -> dict[str, Any]:
+        from launcher import engine
+
+        return engine.system_info(self.paths)
+
+    def tag(self, source: str, target: str) -> None:
+        from launcher import imageops
+
+        imageops.tag(self.paths, source, target)
+
+    def prune_networks(self) -> list[str]:
+        from launcher.network.manage import prune
+
+        return prune(self.paths)
+
     def network_create(self, name: str, *, subnet: str | None = None,
                        gateway: str | None = None, internal: bool = False,
                        labels: Mapping[str, str] | None = None) -> str:

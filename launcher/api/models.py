@@ -149,6 +149,19 @@ class Container:
         self._service.rename(self.id, name)
         self.reload()
 
+    def stats(self) -> dict[str, str]:
+        """One usage sample, ``stats --no-stream``'s columns: ``CPUPerc``,
+        ``MemUsage``, ``MemPerc``, ``PIDs``…"""
+        return self._service.stats(self.id)
+
+    def get_archive(self, path: str) -> bytes:
+        """A tar of ``path`` in the container (``cp CONTAINER:PATH -``)."""
+        return self._service.get_archive(self.id, path)
+
+    def put_archive(self, path: str, data: bytes) -> None:
+        """Unpack the tar ``data`` into the container's directory ``path``."""
+        self._service.put_archive(self.id, path, data)
+
     def top(self) -> list[dict[str, str]]:
         """Its processes, one dict per process with ``ps -ef``'s column names."""
         return self._service.top(self.id)
@@ -195,6 +208,11 @@ class Image:
 
     def remove(self, *, force: bool = False) -> None:
         self._service.remove_image(self.id, force=force)
+
+    def tag(self, repository: str, tag: str | None = None) -> None:
+        """Another name for this image: ``repository[:tag]``."""
+        self._service.tag(self.id, f"{repository}:{tag}" if tag else repository)
+        self.reload()
 
     def __repr__(self) -> str:
         return f"<Image {self.short_id} {', '.join(self.tags)}>"

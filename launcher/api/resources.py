@@ -4,6 +4,7 @@ volumes containers use (``network …``, ``volume …`` commands)."""
 from __future__ import annotations
 
 TYPE_CHECKING = False
+_List = list  # the collections' own ``list`` methods shadow the builtin in their bodies
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
@@ -118,6 +119,10 @@ class NetworkCollection:
 
     def list(self) -> list[Network]:
         return [self.get(nid) for nid in self._service.network_ids()]
+
+    def prune(self) -> _List[str]:
+        """Remove every user-defined network no container is attached to."""
+        return self._service.prune_networks()
 
 
 class VolumeCollection:

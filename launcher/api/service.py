@@ -130,7 +130,36 @@ class Service:
         rows = self.command.check(["top", "--format", "json", ref]).splitlines()
         return [dict(fastjson.loads(r)) for r in rows if r.strip()]
 
+    def stats(self, ref: str) -> dict[str, str]:
+        """One sample: ``stats --no-stream --format json``'s row."""
+        rows = self.command.check(["stats", "--no-stream", "--format", "json", ref]).splitlines()
+        return dict(fastjson.loads(rows[0])) if rows else {}
+
+    def get_archive(self, ref: str, path: str) -> bytes:
+        """``cp REF:PATH -``: a tar of the path."""
+        return self.command.check(["cp", f"{ref}:{path}", "-"])
+
+    def put_archive(self, ref: str, path: str, data: bytes) -> None:
+        """``cp - REF:PATH``: a tar unpacked into the directory ``path``."""
+        self.command.check(["cp", "-", f"{ref}:{path}"], stdin=data)
+
+    def prune_containers(self) -> list[str]:
+        return _listed(self.command.check(["container", "prune", "-f"]), "Deleted Containers:")
+
+    def info(self) -> dict[str, Any]:
+        return dict(fastjson.loads(self.command.check(["system", "info", "--format", "json"])))
+
+    def login(self, server: str, username: str, password: str) -> None:
+        self.command.check(["login", "-u", username, "--password-stdin", "--", server],
+                           stdin=password.encode())
+
+    def logout(self, server: str) -> None:
+        self.command.check(["logout", "--", server])
+
     # Networks and volumes
+    def prune_networks(self) -> list[str]:
+        return _listed(self.command.check(["network", "prune", "-f"]), "Deleted Networks:")
+
     def network_create(self, name: str, *, subnet: str | None = None,
                        gateway: str | None = None, internal: bool = False,
                        labels: Mapping[str, str] | None = None) -> str:
@@ -185,6 +214,28 @@ class Service:
     def image_ids(self) -> list[str]:
         return unique(self.command.check(["images", "-q", "--no-trunc"]).decode().split())
 
+    def push(self, ref: str, destination: str | None = None) -> str:
+        """``push -q``: what it printed (the reference pushed)."""
+        out = self.command.check(["push", "-q", "--", ref, *([destination] if destination
+                                                             else [])])
+        return out.decode().strip()
+
+    def tag(self, source: str, target: str) -> None:
+        self.command.check(["tag", "--", source, target])
+
+    def save(self, refs: Sequence[str], path: str, fmt: str) -> None:
+        self.command.check(["save", "-o", path, "--format", fmt, "--", *refs])
+
+    def load(self, path: str) -> list[str]:
+        """``load -i``: the images loaded (references, or ids of untagged ones)."""
+        lines = self.command.check(["load", "-i", path]).decode().splitlines()
+        return [line.split(": ", 1)[1] for line in lines if line.startswith("Loaded image")]
+
+    def prune_images(self, *, all_images: bool = False) -> list[str]:
+        """``image prune -f``: ``untagged: REF`` / ``deleted: ID`` lines."""
+        out = self.command.check(["image", "prune", "-f", *(["-a"] if all_images else [])])
+        return _listed(out, "Deleted Images:")
+
     def remove_image(self, ref: str, *, force: bool = False) -> None:
         self.command.check(["rmi", *(["-f"] if force else []), ref])
 
@@ -195,6 +246,15 @@ class Service:
 
 def log_args(tail: int | None, timestamps: bool) -> list[str]:
     return [*(["--tail", str(tail)] if tail is not None else []), *(["-t"] if timestamps else [])]
+
+
+def _listed(out: bytes, heading: str) -> list[str]:
+    """The lines under ``heading`` in a prune report, up to the blank line."""
+    lines = out.decode(errors="replace").splitlines()
+    if heading not in lines:
+        return []
+    found = lines[lines.index(heading) + 1:]
+    return found[:found.index("")] if "" in found else found
 
 
 def unique(items: Iterator[str] | list[str]) -> list[str]:

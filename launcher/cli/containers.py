@@ -276,6 +276,23 @@ def rename(
     containerlife.rename(state_of(ctx.obj).paths(), ref, new)
 
 
+def prune(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask")] = False,
+) -> None:
+    """Remove every container that is not running."""
+    from launcher import containerops
+
+    warning = ("WARNING! This will remove all stopped containers.\n"
+               "Are you sure you want to continue?")
+    if not force and not typer.confirm(warning):
+        return
+    removed = containerops.prune(state_of(ctx.obj).paths())
+    if removed:
+        sys.stdout.write("Deleted Containers:\n" + "".join(f"{c}\n" for c in removed) + "\n")
+    sys.stdout.write("Total reclaimed space: 0B\n")
+
+
 def register(root: typer.Typer, hot: Callable[[typer.Typer, str], None]) -> None:
     """Top-level Docker names, plus all of them under ``container``; ``hot(group,
     name)`` adds a hot command (``rm``, ``stop``, ``kill``, ``exec``, ``run``: one
@@ -287,6 +304,7 @@ def register(root: typer.Typer, hot: Callable[[typer.Typer, str], None]) -> None
     app.command("logs")(logs)
     for name in ("run", "rm", "stop", "kill", "exec"):
         hot(app, name)
+    app.command("prune")(prune)
     from launcher.cli.attach import attach
 
     root.command("attach")(attach)

@@ -3,9 +3,8 @@ real registry on loopback, errors, and clean-up by the context managers."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import io
+import tarfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -15,10 +14,12 @@ import pytest
 
 from launcher import Client
 from launcher.api import ImageError, NotFoundError, UsageError
-from tests.integration.image.conftest import registry  # noqa: F401 - the fixture
+from launcher.errors import AuthError
+from tests.integration.image.conftest import (  # noqa: F401 - the fixtures
+    REGISTRY_USERS,
+    auth_registry,
+)
 from tests.integration.image.registryserver import RegistryServer
-
-LAUNCHER = str(Path(sys.executable).with_name("launcher"))
 
 
 @pytest.fixture
@@ -102,25 +103,68 @@ def test_a_caller_with_threads_can_run_containers(client: Client) -> None:
         worker.join()
 
 
-def test_pull_from_a_registry_and_run(client: Client, launcher_root: Path, tmp_path: Path,
-                                      registry: RegistryServer) -> None:  # noqa: F811
-    ref = f"{registry.host}/{registry.new_repo()}:api"
-    other = tmp_path / "pusher"  # the default image, pushed from another root
-    env = {**os.environ, "LAUNCHER_ROOT": str(other), "LAUNCHER_DEFAULT_NETWORK": "none"}
-    subprocess.run([LAUNCHER, "run", "--rm", "busybox", "true"], env=env, check=True,
-                   timeout=120)
-    subprocess.run([LAUNCHER, "push", "-q", "busybox", ref], env=env, check=True, timeout=120)
-    subprocess.run([LAUNCHER, "rm", "-f", *subprocess.run(
-        [LAUNCHER, "ps", "-aq"], env=env, capture_output=True, text=True).stdout.split()],
-        env=env, check=False, timeout=60)
-    image = client.images.pull(ref)
-    assert ref in image.tags and image in client.images.list()
-    c = client.containers.run(ref, ["echo", "pulled"])
-    assert c.logs() == b"pulled\n"
-    c.remove()
-    client.images.remove(ref)
-    with pytest.raises(NotFoundError):
-        client.images.get(ref)
+def test_push_and_pull_through_a_registry(client: Client, tmp_path: Path,
+                                          auth_registry: RegistryServer,  # noqa: F811
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tag and push from one root, pull and run from another, with login."""
+    monkeypatch.setenv("LAUNCHER_DEFAULT_NETWORK", "none")
+    client.containers.run("busybox", ["true"], auto_remove=True)  # the default image, built
+    ref = f"{auth_registry.host}/{auth_registry.new_repo()}:api"
+    client.images.get("busybox").tag(ref.rsplit(":", 1)[0], "api")
+    with pytest.raises(AuthError):
+        client.images.push(ref)
+    with pytest.raises(AuthError):
+        client.login(auth_registry.host, "alice", "wrong")
+    client.login(auth_registry.host, "alice", REGISTRY_USERS["alice"])
+    assert ref in client.images.push(ref)
+    with Client(root=tmp_path / "other", backend="native") as other:
+        other.login(auth_registry.host, "alice", REGISTRY_USERS["alice"])
+        image = other.images.pull(ref)
+        assert ref in image.tags and image in other.images.list()
+        c = other.containers.run(ref, ["echo", "pulled"])
+        assert c.logs() == b"pulled\n"
+        c.remove()
+        other.images.remove(ref)
+        with pytest.raises(NotFoundError):
+            other.images.get(ref)
+        other.logout(auth_registry.host)
+        with pytest.raises(AuthError):
+            other.images.pull(ref)
+
+
+def test_files_stats_archives_and_pruning(client: Client, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAUNCHER_DEFAULT_NETWORK", "none")
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"hello\n"))
+    c.put_archive("/tmp", data.getvalue())
+    assert c.exec(["cat", "/tmp/hello.txt"]).stdout == b"hello\n"
+    with tarfile.open(fileobj=io.BytesIO(c.get_archive("/tmp/hello.txt"))) as tar:
+        member = tar.extractfile("hello.txt")
+        assert member is not None and member.read() == b"hello\n"
+    sample = c.stats()
+    assert {"CPUPerc", "MemUsage", "PIDs"} <= set(sample) and sample["PIDs"] == "1"
+    assert client.info()["backend"] == "native"
+    done = client.containers.run("busybox", ["true"])
+    assert client.containers.prune() == [done.id]
+    assert client.containers.list(all=True) == [c]
+    archive = tmp_path / "busybox.tar"
+    client.images.save("busybox", archive)
+    client.images.get("busybox").tag("copy", "1")
+    c.remove(force=True)
+    client.images.remove("busybox")
+    client.images.remove("copy:1")
+    assert client.images.list() == []
+    [loaded] = client.images.load(archive)
+    assert "busybox:latest" in loaded.tags
+    client.images.get("busybox").tag("dangling", "x")
+    client.images.remove("busybox")
+    assert client.images.prune(all=True) == ["untagged: dangling:x", f"deleted: {loaded.id}"]
+    assert client.networks.prune() == []
 
 
 def test_networks_volumes_and_the_rest_of_the_lifecycle(client: Client,
