@@ -90,3 +90,20 @@ def test_ps_filters(cli: Cli) -> None:
     bad = cli.run("ps", "-f", "bogus=1")
     assert bad.returncode == 125 and "invalid filter" in bad.stderr
     assert cli.run("rm", "fa", "fb").returncode == 0
+
+
+def test_container_prune_removes_the_stopped_ones(cli: Cli) -> None:
+    assert cli.run("run", "--name", "done", "busybox", "true").returncode == 0
+    up = cli.run("run", "-d", "--name", "up", "busybox", "sleep", "60")
+    assert up.returncode == 0, up.stderr
+    try:
+        res = cli.run("container", "prune", "-f")
+        assert res.returncode == 0, res.stderr
+        lines = res.stdout.splitlines()
+        assert lines[0] == "Deleted Containers:" and len(lines[1]) == 64
+        assert lines[-1] == "Total reclaimed space: 0B"
+        assert [r["Names"] for r in ps(cli, "-a")] == ["up"]
+        again = cli.run("container", "prune", "-f")
+        assert again.stdout == "Total reclaimed space: 0B\n"
+    finally:
+        cli.run("rm", "-f", "up")
