@@ -15,27 +15,45 @@ if TYPE_CHECKING:
     from launcher.api.service import ExecResult, Service
 
 
-class Container:
+class Handle:
+    """One object of a backend: its service, its last inspect object (``attrs``),
+    equal to another handle of the same object."""
+
+    def __init__(self, service: Service, attrs: dict[str, Any]) -> None:
+        self._service = service
+        self.attrs = attrs
+
+    def _key(self) -> str:
+        """What names the object in its backend (id, or a volume's name)."""
+        return str(self.attrs.get("Id", ""))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._key() == self._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._key()[:12]}>"
+
+
+class Container(Handle):
     """A container of one backend. Leaving ``with`` removes it (stopped first)."""
 
     def __init__(self, service: Service, cid: str, attrs: dict[str, Any] | None = None) -> None:
-        self._service = service
+        super().__init__(service, attrs or {})
         self.id = cid
-        self.attrs: dict[str, Any] = attrs or {}
         self._output: tuple[bytes, bytes] | None = None  # kept when removed by run()
 
     def keep_output(self, stdout: bytes, stderr: bytes) -> None:
         """What ``logs()`` returns from now on (the container is about to go)."""
         self._output = (stdout, stderr)
 
+    def _key(self) -> str:
+        return self.id
+
     def __repr__(self) -> str:
         return f"<Container {self.short_id} {self.name or ''}>".replace(" >", ">")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Container) and other.id == self.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
 
     @property
     def short_id(self) -> str:
@@ -179,12 +197,8 @@ class Container:
             pass  # removed already (auto_remove, or by the block itself)
 
 
-class Image:
+class Image(Handle):
     """An image in one backend's store."""
-
-    def __init__(self, service: Service, attrs: dict[str, Any]) -> None:
-        self._service = service
-        self.attrs = attrs
 
     @property
     def id(self) -> str:
@@ -216,9 +230,3 @@ class Image:
 
     def __repr__(self) -> str:
         return f"<Image {self.short_id} {', '.join(self.tags)}>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Image) and other.id == self.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)

@@ -3,23 +3,20 @@ volumes containers use (``network …``, ``volume …`` commands)."""
 
 from __future__ import annotations
 
+from launcher.api.models import Handle
+
 TYPE_CHECKING = False
 _List = list  # the collections' own ``list`` methods shadow the builtin in their bodies
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any
 
     from launcher.api.client import Client
     from launcher.api.models import Container
     from launcher.api.service import Service
 
 
-class Network:
+class Network(Handle):
     """A network; containers on it reach each other by name."""
-
-    def __init__(self, service: Service, attrs: dict[str, Any]) -> None:
-        self._service = service
-        self.attrs = attrs
 
     @property
     def id(self) -> str:
@@ -51,19 +48,9 @@ class Network:
     def __repr__(self) -> str:
         return f"<Network {self.id[:12]} {self.name}>"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Network) and other.id == self.id
 
-    def __hash__(self) -> int:
-        return hash(self.id)
-
-
-class Volume:
+class Volume(Handle):
     """A named volume."""
-
-    def __init__(self, service: Service, attrs: dict[str, Any]) -> None:
-        self._service = service
-        self.attrs = attrs
 
     @property
     def name(self) -> str:
@@ -83,14 +70,11 @@ class Volume:
         """Remove it (refused while a container uses it)."""
         self._service.volume_remove(self.name)
 
+    def _key(self) -> str:
+        return self.name
+
     def __repr__(self) -> str:
         return f"<Volume {self.name}>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Volume) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
 
 
 def _ref(container: Container | str) -> str:
