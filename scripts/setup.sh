@@ -19,6 +19,8 @@ REQUIRED_PACKAGES=(
     runc crun          # reference OCI runtimes: conformance and benchmarks
     podman conmon uidmap  # podman drives launcher-runtime in tests
     tini               # tini-static: the init that `launcher run --init` mounts as PID 1
+    catatonit          # kube play: the pause process of a pod's infra container
+    containerd         # containerd and its runc shim drive launcher-runtime in tests
     libseccomp2        # loaded with ctypes for the seccomp filter
     golang-github-opencontainers-specs-dev  # the OCI runtime-spec JSON schemas
     iproute2           # ip netns / veth for network tests
@@ -41,7 +43,7 @@ REQUIRED_PACKAGES=(
 REQUIRED_PACKAGES+=(qemu-system-x86 qemu-system-arm)
 # Nice to have; missing from some releases, so their absence only warns.
 OPTIONAL_PACKAGES=(
-    netavark catatonit              # podman's network stack and init
+    netavark                        # podman's network stack
     hyperfine jq                    # benchmarks
 )
 
@@ -60,7 +62,17 @@ command -v apt-get >/dev/null || die "apt-get not found: this script knows Debia
 export DEBIAN_FRONTEND=noninteractive
 APT_OPTS=(-y -q -o Acquire::Retries=5 -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
 
+# Packages whose command another package may already provide: Docker's own
+# containerd.io / moby-containerd and moby-runc ship containerd, ctr, the runc
+# shim and runc, and conflict with Debian's packages; installing ours would
+# make apt remove Docker. Where the command is there, it is used as it is.
+declare -A COMMAND_OF=([runc]=runc [containerd]=containerd)
+
 is_installed() {
+    local cmd=${COMMAND_OF[$1]:-}
+    if [ -n "$cmd" ] && command -v "$cmd" >/dev/null; then
+        return 0
+    fi
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
 }
 
