@@ -3,8 +3,11 @@ machine (host agent, port forward, shared directory)."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +41,28 @@ def test_api_through_the_machine(vm: Vm, monkeypatch: pytest.MonkeyPatch) -> Non
         with pytest.raises(NotFoundError):
             client.containers.get("no-such-container")
     assert Client(root=vm.root, backend="vm").containers.list(all=True) == []
+
+
+def test_api_through_an_ssh_host(vm: Vm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Client(host="ssh://…"): the guest stands in for a Linux host with launcher on it
+    (as in test_machine_e2e's --host test); its key pinned in known_hosts."""
+    port = json.loads(vm.cli("machine", "inspect").stdout)[0]["SSHPort"]
+    mdir = vm.root / "storage" / "machines" / "default"
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {(mdir / 'ssh_host_ed25519_key.pub').read_text()}")
+    for key in [k for k in os.environ if k.startswith("LAUNCHER_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("LAUNCHER_SSH_KNOWN_HOSTS", str(known))
+    monkeypatch.setenv("LAUNCHER_SSH_KEY", str(mdir / "id_ed25519"))
+    with Client(host=f"ssh://root@127.0.0.1:{port}") as client:
+        assert client.backend == f"ssh://root@127.0.0.1:{port}"
+        c = client.containers.run("busybox", ["sh", "-c", "echo remote; sleep 60"], detach=True,
+                                  name="over-ssh")
+        assert client.containers.get("over-ssh") == c
+        assert c.exec(["sh", "-c", "exit 9"]).exit_code == 9
+        deadline = time.monotonic() + 30
+        while c.logs() != b"remote\n" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert c.logs() == b"remote\n"
+    with Client(host=f"ssh://root@127.0.0.1:{port}") as client:
+        assert client.containers.list(all=True) == []  # the first client removed it
