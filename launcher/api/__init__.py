@@ -6,6 +6,7 @@ machine elsewhere, ``ssh://`` hosts); errors are launcher's own tree
 """
 
 from launcher.api.client import Client, ContainerCollection, ImageCollection
+from launcher.api.kube import Kube
 from launcher.api.models import Container, Image
 from launcher.api.resources import Network, NetworkCollection, Volume, VolumeCollection
 from launcher.api.service import ExecResult
@@ -28,6 +29,7 @@ __all__ = [
     "Image",
     "ImageCollection",
     "ImageError",
+    "Kube",
     "LauncherError",
     "Network",
     "NetworkCollection",

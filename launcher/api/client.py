@@ -76,6 +76,9 @@ class Client:
 
         self.networks = NetworkCollection(self)
         self.volumes = VolumeCollection(self)
+        from launcher.api.kube import Kube
+
+        self.kube = Kube(self)
 
     @property
     def backend(self) -> str:

@@ -11,12 +11,13 @@ import launcher.api
 
 TOP = ["Client", "Container", "ExecResult", "Image", "LauncherError", "__version__"]
 API = ["Client", "ConflictError", "Container", "ContainerCollection", "ExecResult", "Image",
-       "ImageCollection", "ImageError", "LauncherError", "Network", "NetworkCollection",
+       "ImageCollection", "ImageError", "Kube", "LauncherError", "Network", "NetworkCollection",
        "NotFoundError", "RegistryError", "UnsupportedError", "UsageError", "Volume",
        "VolumeCollection"]
 METHODS = {
-    "Client": ["backend", "close", "containers", "images", "info", "login", "logout",
+    "Client": ["backend", "close", "containers", "images", "info", "kube", "login", "logout",
                "networks", "version", "volumes"],
+    "Kube": ["down", "generate", "play"],
     "ContainerCollection": ["get", "list", "prune", "run"],
     "ImageCollection": ["get", "import_rootfs", "list", "load", "prune", "pull", "push",
                         "remove", "save"],
@@ -46,7 +47,7 @@ def test_public_methods_are_pinned() -> None:
         cls = getattr(launcher.api, cls_name)
         public = sorted(n for n in dir(cls) if not n.startswith("_"))
         if cls_name == "Client":  # attributes set in __init__
-            public = sorted({*public, "containers", "images", "networks", "volumes"})
+            public = sorted({*public, "containers", "images", "kube", "networks", "volumes"})
         if cls_name in ("Network", "Volume"):
             public = sorted({*public, "attrs"})
         assert public == names, cls_name

@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import tarfile
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from launcher import Client
 from launcher.api import ImageError, NotFoundError, UsageError
@@ -200,3 +202,26 @@ def test_networks_volumes_and_the_rest_of_the_lifecycle(client: Client,
         net.remove()
         vol.remove()
     assert net not in client.networks.list() and vol not in client.volumes.list()
+
+
+def test_kube_play_generate_and_down(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAUNCHER_DEFAULT_NETWORK", "none")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "apipod"},
+           "spec": {"restartPolicy": "Never", "containers": [
+               {"name": "web", "image": "busybox",
+                "command": ["sh", "-c", "echo shared > /tmp/i; httpd -f -p 8080 -h /tmp"]},
+               {"name": "client", "image": "busybox",
+                "command": ["sh", "-c", "until wget -qO- localhost:8080/i; do sleep 0.1; done;"
+                            " exec sleep 60"]}]}}
+    played = client.kube.play(pod)
+    assert list(played) == ["apipod"] and len(played["apipod"]) == 3  # infra, web, client
+    web, probe = (client.containers.get(cid) for cid in played["apipod"][1:])
+    assert web.name == "apipod-web" and probe.name == "apipod-client"
+    deadline = time.monotonic() + 30
+    while probe.logs() != b"shared\n" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert probe.logs() == b"shared\n"  # over the pod's shared localhost
+    manifest = yaml.safe_load(client.kube.generate("apipod"))
+    assert [c["name"] for c in manifest["spec"]["containers"]] == ["web", "client"]
+    assert client.kube.down(pod) == ["apipod"]
+    assert client.containers.list(all=True) == []

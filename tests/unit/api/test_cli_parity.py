@@ -16,7 +16,8 @@ import launcher.api
 
 PACKAGE = Path(launcher.api.__file__).resolve().parents[1]
 CORE = ("launcher.engine", "launcher.containerlife", "launcher.containerops",
-        "launcher.imageops", "launcher.copyops", "launcher.network.manage")
+        "launcher.imageops", "launcher.copyops", "launcher.network.manage",
+        "launcher.kube.play", "launcher.kube.generate", "launcher.kube.manifest")
 
 # core function -> the API method that reaches it through a launcher child
 THROUGH_A_CHILD = {
@@ -34,6 +35,12 @@ THROUGH_A_CHILD = {
     "launcher.network.manage.connect": "Network.connect",
     "launcher.network.manage.disconnect": "Network.disconnect",
     "launcher.network.manage.port": "Container.ports",
+    "launcher.kube.play.play": "Kube.play",
+    "launcher.kube.play.down": "Kube.down",
+    "launcher.kube.manifest.load": "Kube.play",
+    "launcher.kube.manifest.read_source": "Kube.play",
+    "launcher.kube.generate.pod_manifest": "Kube.generate",
+    "launcher.kube.generate.to_yaml": "Kube.generate",
 }
 
 
