@@ -28,8 +28,9 @@ class Kube:
         self._client = client
 
     def play(self, manifest: Manifest, *, replace: bool = False) -> dict[str, list[str]]:
-        """Run the pods of ``manifest``: ``{pod name: [container ids]}`` (the infra
-        container first). All or nothing: a failure removes what it started."""
+        """Run the pods of ``manifest``: ``{pod name: [container ids]}`` (the
+        manifest's containers; each pod's infra container is ``<pod>-infra``).
+        All or nothing: a failure removes what it started."""
         out = self._client.service.command.check(
             ["kube", "play", *(["--replace"] if replace else []), "-"], stdin=_text(manifest))
         pods: dict[str, list[str]] = {}
