@@ -135,8 +135,13 @@ def remove(paths: Paths, container: Container, force: bool) -> None:
     if not force and layout.being_created(rec.bundle):
         raise ConflictError(f"cannot remove container {rec.id[:12]}: it is being created "
                             "(use rm -f to remove it anyway)")
+    if container.running:  # its monitor must not restart it after the kill below
+        _mark_stopped(rec.bundle)
     teardown.delete(runtime_root(paths), rec.id, force=True)
     point("rm.runtime")
+    # The monitor records the exit (and closes the log) in the bundle once the
+    # process is gone: removing the tree under it could leave a record behind.
+    layout.wait_for_keeper(rec.bundle)
     from launcher.network import container as network
 
     network.teardown(paths, rec.id)  # leases, rules, peers' hosts: before network.json goes
@@ -146,6 +151,16 @@ def remove(paths: Paths, container: Container, force: bool) -> None:
     _release_names(paths, rec)
     point("rm.names")
     layout.remove_tree(rec.bundle)
+
+
+def _mark_stopped(bundle: str) -> None:
+    from launcher.backend.linux.monitor import STOPPED_MARKER
+
+    try:
+        with open(os.path.join(bundle, STOPPED_MARKER), "w"):
+            pass
+    except OSError:
+        pass  # no bundle to speak of: nothing will restart it
 
 
 def prune_orphan_runtime(paths: Paths) -> list[str]:

@@ -25,6 +25,48 @@ def make_bundle_dir(paths: Paths, cid: str) -> tuple[str, int]:
     return bundle, fd
 
 
+KEEPER_LOCK = "keeper.lock"
+_HELD: dict[str, int] = {}  # bundle -> the keeper lock this process holds
+
+
+def hold_keeper_lock(bundle: str) -> None:
+    """Taken by the process that keeps a container (its monitor) for as long as
+    it lives: it writes the record and the log into the bundle until it exits,
+    so whoever removes the bundle waits for it first (``wait_for_keeper``)."""
+    import fcntl
+
+    fd = os.open(os.path.join(bundle, KEEPER_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _HELD[bundle] = fd
+
+
+def wait_for_keeper(bundle: str, timeout: float = 10.0) -> bool:
+    """Until the container's keeper has exited (its lock is free); whether it
+    did within ``timeout``. At once when there is none, or when it is us (a
+    monitor removing its own ``--rm`` container)."""
+    import fcntl
+    import time
+
+    if bundle in _HELD:
+        return True
+    try:
+        fd = os.open(os.path.join(bundle, KEEPER_LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return True  # no keeper (an attached run, a container made by an older launcher)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.005)
+    finally:
+        os.close(fd)
+
+
 def being_created(bundle: str) -> bool:
     """Whether a live process is still creating the container in ``bundle``."""
     import fcntl

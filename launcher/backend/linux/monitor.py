@@ -52,6 +52,9 @@ def main(argv: list[str]) -> int:
     paths = Paths(storage, state, config)
     bundle = os.path.join(storage, "containers", cid)
     _own_stdio(bundle)
+    from launcher.backend.linux.layout import hold_keeper_lock
+
+    hold_keeper_lock(bundle)  # until this process exits: rm waits for the last write
     status_fd = int(status)
     server: AttachServer | None = None
     try:
