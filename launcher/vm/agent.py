@@ -369,16 +369,23 @@ def _from_client(chan: paramiko.Channel, kind: bytes, payload: bytes,
 
 
 def _clock_loop(transport: paramiko.Transport) -> None:
-    """Push the host's time into the guest after a host sleep/pause, and now and then."""
+    """Push the host's time into the guest now (a new connection often follows a
+    host sleep that dropped the old one), after a host sleep/pause, and now and then."""
     offset = time.time() - time.monotonic()
-    last_push = 0.0
+    push_clock(transport)
+    last_push = time.monotonic()
     while transport.is_active():
         time.sleep(10.0)
         now_offset = time.time() - time.monotonic()
-        jumped = abs(now_offset - offset) > CLOCK_JUMP
-        if jumped or time.monotonic() - last_push > CLOCK_EVERY:
+        if clock_due(offset, now_offset, time.monotonic() - last_push):
             push_clock(transport)
             offset, last_push = now_offset, time.monotonic()
+
+
+def clock_due(offset: float, now_offset: float, since_push: float) -> bool:
+    """Whether to push the clock: the wall clock jumped against the monotonic one
+    (the host slept, or QEMU was paused), or the last push is ``CLOCK_EVERY`` old."""
+    return abs(now_offset - offset) > CLOCK_JUMP or since_push > CLOCK_EVERY
 
 
 def push_clock(transport: paramiko.Transport) -> None:

@@ -229,6 +229,24 @@ def test_ssh_dropped_mid_run_keeps_the_container(vm: Vm) -> None:
     assert vm.vm("rm", "-f", "sleeper").returncode == 0
 
 
+def test_the_guest_clock_is_set_from_the_host(vm: Vm) -> None:
+    """A guest clock gone wrong (as after a host sleep that dropped the agent's
+    connection) is set from the host's when the next agent connects."""
+    assert vm.vm("ps").returncode == 0
+    hostproc.terminate(int((vm.run_dir / "agent.pid").read_text()), True)
+    wrong = vm.cli("machine", "ssh", "default", "busybox date -u -s @1000000000 >/dev/null; "
+                   "date +%s")
+    assert wrong.returncode == 0 and int(wrong.stdout.split()[-1]) < 1100000000, wrong.stderr
+    assert vm.vm("ps").returncode == 0  # a new agent: it pushes the clock at once
+    deadline = time.monotonic() + 30
+    while True:
+        guest = int(vm.cli("machine", "ssh", "default", "date +%s").stdout.split()[-1])
+        if abs(guest - time.time()) < 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert abs(guest - time.time()) < 5, guest
+
+
 def test_version_shows_client_backend_and_guest(vm: Vm) -> None:
     assert vm.vm("ps").returncode == 0  # the agent is up and has looked at the guest
     res = vm.vm("version", "--format", "json")

@@ -311,3 +311,30 @@ def test_ctrl_c_on_the_host_becomes_a_signal_frame(monkeypatch: pytest.MonkeyPat
     got: list[int] = []
     assert agent._from_client(None, agent.SIGNAL, b"\x02", got.append)  # type: ignore[arg-type]
     _wait(lambda: got == [2])
+
+
+def test_the_clock_is_pushed_after_a_jump_or_now_and_then() -> None:
+    assert not agent.clock_due(100.0, 100.5, 30.0)
+    assert agent.clock_due(100.0, 100.0 + agent.CLOCK_JUMP + 1, 30.0)  # the host slept
+    assert agent.clock_due(100.0, 100.0 - agent.CLOCK_JUMP - 1, 30.0)  # set back
+    assert agent.clock_due(100.0, 100.0, agent.CLOCK_EVERY + 1)
+
+
+def test_the_clock_push_sets_utc_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[str] = []
+    monkeypatch.setattr(agent, "_quietly", lambda transport, command: sent.append(command))
+    monkeypatch.setattr(agent.time, "time", lambda: 1234567890.7)
+    agent.push_clock(None)  # type: ignore[arg-type]
+    assert sent == ["busybox date -u -s @1234567890 >/dev/null"]
+
+
+def test_a_new_connection_pushes_the_clock_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[str] = []
+    monkeypatch.setattr(agent, "push_clock", lambda transport: sent.append("push"))
+
+    class Gone:
+        def is_active(self) -> bool:
+            return False
+
+    agent._clock_loop(Gone())  # type: ignore[arg-type]
+    assert sent == ["push"]
