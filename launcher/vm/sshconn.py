@@ -67,21 +67,40 @@ def wait_banner(port: int, deadline: float, alive: object = None,
 
     while console is not None and not _console_ready(console):
         if callable(alive) and not alive():
-            raise RuntimeFailure("the machine stopped while booting (see its console log)")
+            raise _hung("the machine stopped while booting", console)
         if time.monotonic() > deadline:
-            raise RuntimeFailure("sshd did not start in the guest in time "
-                                 f"(see the console log {console})")
+            raise _hung("sshd did not start in the guest in time", console)
         time.sleep(0.05)
     while True:
         sock = peek_banner(port, 5.0)
         if sock is not None:
             return sock
         if callable(alive) and not alive():
-            raise RuntimeFailure("the machine stopped while booting (see its console log)")
+            raise _hung("the machine stopped while booting", console)
         if time.monotonic() > deadline:
-            raise RuntimeFailure(f"no SSH banner on 127.0.0.1:{port} in time "
-                                 "(see the machine's console log)")
+            raise _hung(f"no SSH banner on 127.0.0.1:{port} in time", console)
         time.sleep(0.05)
+
+
+CONSOLE_TAIL = 40
+
+
+def _hung(what: str, console: str | None) -> RuntimeFailure:
+    """The boot's failure, naming the console log; with ``--debug`` (log level
+    debug) its last lines go to stderr first, so a hang shows why."""
+    from launcher import log
+
+    if console is None:
+        return RuntimeFailure(f"{what} (see the machine's console log)")
+    if log.enabled(log.DEBUG):
+        try:
+            with open(console, "rb") as f:
+                lines = f.read().decode(errors="replace").splitlines()[-CONSOLE_TAIL:]
+        except OSError:
+            lines = []
+        for line in lines:
+            log.debug(f"console: {line}")
+    return RuntimeFailure(f"{what} (see the console log {console}; --debug shows its end)")
 
 
 def peek_banner(port: int, timeout: float) -> socket.socket | None:
